@@ -1,0 +1,146 @@
+using Akka.Actor;
+using Akka.Event;
+using Raid5Actors.Bitmap;
+using static Raid5Actors.Arrays.ArrayProtocol;
+
+namespace Raid5Actors.Arrays;
+
+/// <summary>Unplugging the bitmap, status reports, and the orderly stop.</summary>
+public sealed partial class ArrayActor
+{
+    private sealed class EndOfBurst
+    {
+        public static readonly EndOfBurst Instance = new();
+    }
+
+    private readonly Queue<IActorRef> _statusWaiters = new();
+    private int _parkedSinceUnplug;
+    private bool _unplugScheduled;
+    private IActorRef? _stopRequester;
+    private bool _stopFlushing;
+
+    // md plugs when a stripe waits for the bitmap and unplugs when the submitter finishes its
+    // batch of bios. Our "end of a burst" is a message to ourselves: it is handled after every
+    // message already in the mailbox, so the stripes parked by this burst share one bitmap write.
+    private void OnStripeParked()
+    {
+        if (++_parkedSinceUnplug >= _settings.MaxParkedStripes)
+        {
+            Unplug();
+            return;
+        }
+        if (_unplugScheduled)
+            return;
+        _unplugScheduled = true;
+        if (_settings.UnplugDelay > TimeSpan.Zero)
+            Timers.StartSingleTimer(nameof(EndOfBurst), EndOfBurst.Instance, _settings.UnplugDelay);
+        else
+            Self.Tell(EndOfBurst.Instance);
+    }
+
+    private void Unplug()
+    {
+        _unplugScheduled = false;
+        _parkedSinceUnplug = 0;
+        Timers.Cancel(nameof(EndOfBurst));
+        _bitmap?.Tell(BitmapProtocol.Unplug.Instance);
+    }
+
+    private void OnGetStatus()
+    {
+        if (_bitmap is null || _state is not (State.Running or State.Stopping))
+        {
+            Sender.Tell(Status(bitmap: null));
+            return;
+        }
+        _statusWaiters.Enqueue(Sender);
+        _bitmap.Tell(BitmapProtocol.GetBitmapStatus.Instance);
+    }
+
+    private void OnBitmapStatus(BitmapProtocol.BitmapStatus bitmap)
+    {
+        if (_statusWaiters.TryDequeue(out var waiter))
+            waiter.Tell(Status(bitmap));
+    }
+
+    private ArrayStatus Status(BitmapProtocol.BitmapStatus? bitmap)
+    {
+        var metadata = _metadata;
+        var state = _state switch
+        {
+            State.Running when _writesRefused is not null => "read-only",
+            State.Running => "active",
+            _ => _state.ToString().ToLowerInvariant(),
+        };
+        var members = _setup.Members.Select(m => new MemberStatus(m.Role, m.Store.Name, "in-sync")).ToList();
+        return new ArrayStatus(
+            metadata?.ArrayId ?? Guid.Empty,
+            state,
+            _geometry ?? metadata?.Geometry!,
+            _geometry?.CapacityBytes ?? 0,
+            metadata?.Events ?? 0,
+            members,
+            _stripes.Count,
+            _settings.StripeCacheSize,
+            _waiting.Count,
+            _pending.Count,
+            bitmap);
+    }
+
+    private void BeginStop(IActorRef requester)
+    {
+        _stopRequester = requester;
+        _state = State.Stopping;
+        ContinueStop();
+    }
+
+    private void Stopping(object message)
+    {
+        switch (message)
+        {
+            case Read or Write or Flush or ArrayProtocol.Stop:
+                Refuse(message);
+                break;
+            case FlushCompleted:
+                OnStopFlushed();
+                break;
+            case RequestFailed failed:
+                // Not durable: keep every bit so the next open resyncs those regions.
+                _log.Error("flush at stop failed, bitmap bits are kept: {0}", failed.Error.Message);
+                FinishStop();
+                break;
+            default:
+                OnInternal(message);
+                break;
+        }
+    }
+
+    // Drain every request, flush the members, then let the bitmap clear its idle bits (md_bitmap_flush
+    // at stop) so that a clean stop leaves nothing to resync.
+    private void ContinueStop()
+    {
+        if (_pending.Count > 0 || _stopFlushing)
+            return;
+        _stopFlushing = true;
+        StartFlush(new PendingRequest(RequestKind.Flush, Self, null, fua: false), ++_nextRequestId);
+    }
+
+    private void OnStopFlushed()
+    {
+        if (_bitmap is null)
+        {
+            FinishStop();
+            return;
+        }
+        _bitmap.Tell(BitmapProtocol.Quiesce.Instance);
+    }
+
+    private void OnQuiesced() => FinishStop();
+
+    private void FinishStop()
+    {
+        _log.Info("array {0} stopped cleanly", _metadata?.ArrayId);
+        _stopRequester?.Tell(Stopped.Instance);
+        Context.Stop(Self);
+    }
+}

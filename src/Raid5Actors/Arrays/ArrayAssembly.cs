@@ -1,0 +1,125 @@
+using Raid5Actors.Configuration;
+using Raid5Actors.Disks;
+using Raid5Actors.Geometry;
+
+namespace Raid5Actors.Arrays;
+
+/// <summary>What to create: member count, size and geometry.</summary>
+/// <remarks>
+/// <c>MemberBytes</c> is the size of each member store, superblock area included; 0 means "use the
+/// blank member stores that already exist" (files the user made, or memory added with
+/// <see cref="MemoryMemberStoreProvider.AddBlank"/>), which must then all be the same size.
+/// Null chunk, layout and bitmap chunk take the defaults of <c>raid5.create</c> and <c>raid5.bitmap</c>.
+/// </remarks>
+public sealed record Raid5CreateOptions(int Members, long MemberBytes, int? ChunkBytes = null, Raid5Layout? Layout = null, long? BitmapChunkBytes = null);
+
+/// <summary>
+/// Finds, checks and formats member stores before any actor starts (blocking I/O, once per open).
+/// Everything that can be refused is checked before the first byte is written.
+/// </summary>
+public static class ArrayAssembly
+{
+    /// <summary>Checks a create request, then creates (or takes over) the members and writes their superblocks.</summary>
+    public static (ArrayMetadata Metadata, IReadOnlyList<OpenedMember> Members) Create(
+        string folder, string databasePath, IMemberStoreProvider provider, Raid5CreateOptions create, Raid5Settings settings)
+    {
+        var memberCount = create.Members;
+        if (memberCount is < ArrayGeometry.kMinMembers or > ArrayGeometry.kMaxMembers)
+            throw new Raid5GeometryException(
+                $"a RAID5 array needs {ArrayGeometry.kMinMembers} to {ArrayGeometry.kMaxMembers} members, not {memberCount}");
+        if (File.Exists(databasePath))
+            throw new Raid5OpenException($"{folder} already holds an array ({databasePath} exists); open it or choose another folder");
+        var dataOffsetBytes = MemberSuperblock.kDefaultDataOffsetBytes;
+        var memberBytes = create.MemberBytes > 0 ? create.MemberBytes : ExistingBlankSize(provider, memberCount);
+        var geometry = ArrayGeometry.Create(
+            memberCount, create.ChunkBytes ?? settings.DefaultChunkBytes, create.Layout ?? settings.DefaultLayout,
+            memberBytes - dataOffsetBytes);
+        if (create.MemberBytes > 0)
+        {
+            var existing = Enumerable.Range(0, memberCount).Where(provider.Exists).Select(provider.Describe).ToList();
+            if (existing.Count > 0)
+                throw new Raid5OpenException($"{folder} already holds member stores ({string.Join(", ", existing)}); refusing to overwrite them");
+        }
+        var bitmapChunkBytes = create.BitmapChunkBytes ?? settings.BitmapChunkBytes;
+        if (bitmapChunkBytes < geometry.ChunkBytes || (bitmapChunkBytes & (bitmapChunkBytes - 1)) != 0)
+            throw new Raid5GeometryException(
+                $"the bitmap chunk ({bitmapChunkBytes} bytes) must be a power of two no smaller than the array chunk ({geometry.ChunkBytes} bytes)");
+
+        var metadata = new ArrayMetadata(
+            Guid.NewGuid(), memberCount, geometry.ChunkBytes, geometry.Layout, geometry.MemberDataBytes,
+            dataOffsetBytes, bitmapChunkBytes, Events: 1, DateTime.UtcNow);
+        var members = new List<OpenedMember>();
+        try
+        {
+            for (var role = 0; role < memberCount; role++)
+            {
+                var store = create.MemberBytes > 0 ? provider.Create(role, memberBytes) : provider.Open(role);
+                var superblock = metadata.SuperblockFor(role);
+                members.Add(new OpenedMember(role, store, superblock));
+                superblock.WriteTo(store);
+                store.Flush();
+            }
+        }
+        catch
+        {
+            foreach (var member in members)
+                member.Store.Dispose();
+            throw;
+        }
+        return (metadata, members);
+    }
+
+    /// <summary>Opens every member and reads its superblock; the array actor checks them against its metadata.</summary>
+    public static IReadOnlyList<OpenedMember> Open(string folder, string databasePath, IMemberStoreProvider provider)
+    {
+        if (!File.Exists(databasePath))
+            throw new Raid5OpenException($"{folder} holds no array: {databasePath} is missing");
+        var members = new List<OpenedMember>();
+        try
+        {
+            var memberCount = 0;
+            for (var role = 0; role < ArrayGeometry.kMaxMembers; role++)
+            {
+                if (!provider.Exists(role))
+                    continue;
+                var store = provider.Open(role);
+                var superblock = MemberSuperblock.ReadFrom(store);
+                members.Add(new OpenedMember(role, store, superblock));
+                memberCount = Math.Max(memberCount, superblock?.MemberCount ?? 0);
+            }
+            if (memberCount == 0)
+                throw new Raid5OpenException($"{folder} holds no member with a Raid5Actors superblock");
+            for (var role = 0; role < memberCount; role++)
+            {
+                if (!provider.Exists(role))
+                    throw new Raid5MemberException($"member {provider.Describe(role)} is missing (the array has {memberCount} members)");
+            }
+            return members.Where(m => m.Role < memberCount).ToList();
+        }
+        catch
+        {
+            foreach (var member in members)
+                member.Store.Dispose();
+            throw;
+        }
+    }
+
+    private static long ExistingBlankSize(IMemberStoreProvider provider, int memberCount)
+    {
+        var sizes = new List<(string Name, long Bytes)>();
+        for (var role = 0; role < memberCount; role++)
+        {
+            if (!provider.Exists(role))
+                throw new Raid5MemberException($"member {provider.Describe(role)} is missing; give a member size to create it");
+            using var store = provider.Open(role);
+            var superblock = MemberSuperblock.ReadFrom(store);
+            if (superblock is not null)
+                throw new Raid5OpenException($"member {store.Name} already belongs to array {superblock.ArrayId}; refusing to overwrite it");
+            sizes.Add((store.Name, store.LengthBytes));
+        }
+        if (sizes.Select(s => s.Bytes).Distinct().Count() > 1)
+            throw new Raid5MemberException(
+                "members of different sizes: " + string.Join(", ", sizes.Select(s => $"{s.Name} is {s.Bytes} bytes")));
+        return sizes[0].Bytes;
+    }
+}

@@ -1,0 +1,64 @@
+using System.Reflection;
+using Akka.Configuration;
+using Raid5Actors.Bitmap;
+using Raid5Actors.Geometry;
+
+namespace Raid5Actors.Configuration;
+
+/// <summary>All tunables of an array, read once from the <c>raid5</c> section (see hocon/reference.conf).</summary>
+public sealed record Raid5Settings(
+    int StripeCacheSize,
+    TimeSpan StripeIdleTimeout,
+    int MaxRequestsInFlight,
+    int MaxRequestBytes,
+    TimeSpan RequestTimeout,
+    TimeSpan UnplugDelay,
+    int MaxParkedStripes,
+    int DefaultChunkBytes,
+    Raid5Layout DefaultLayout,
+    long BitmapChunkBytes,
+    BitmapSettings Bitmap,
+    string DatabaseFile)
+{
+    public const string kMemberDispatcherId = "raid5.member-dispatcher";
+
+    private static readonly Lazy<Config> s_reference = new(LoadReference);
+
+    /// <summary>The embedded reference.conf: the fallback of every configuration.</summary>
+    public static Config DefaultConfig() => s_reference.Value;
+
+    /// <summary>Reads settings from a full configuration (with <see cref="DefaultConfig"/> as fallback).</summary>
+    public static Raid5Settings Create(Config? config = null)
+    {
+        var raid5 = (config ?? Config.Empty).WithFallback(DefaultConfig()).GetConfig("raid5");
+        var settings = new Raid5Settings(
+            Positive(raid5.GetInt("stripe-cache-size"), "stripe-cache-size"),
+            raid5.GetTimeSpan("stripe-idle-timeout"),
+            Positive(raid5.GetInt("max-requests-in-flight"), "max-requests-in-flight"),
+            Positive(checked((int)raid5.GetLong("max-request-bytes")), "max-request-bytes"),
+            raid5.GetTimeSpan("request-timeout"),
+            raid5.GetTimeSpan("unplug-delay"),
+            Positive(raid5.GetInt("max-parked-stripes"), "max-parked-stripes"),
+            checked((int)raid5.GetLong("create.chunk-bytes")),
+            Raid5LayoutNames.Parse(raid5.GetString("create.layout")),
+            raid5.GetLong("bitmap.chunk-bytes"),
+            BitmapSettings.FromConfig(raid5.GetConfig("bitmap")),
+            raid5.GetString("persistence.database-file"));
+        if (settings.BitmapChunkBytes < ArrayGeometry.kPageBytes || (settings.BitmapChunkBytes & (settings.BitmapChunkBytes - 1)) != 0)
+            throw new ConfigurationException($"raid5.bitmap.chunk-bytes must be a power of two of at least 4096, not {settings.BitmapChunkBytes}");
+        if (settings.MaxRequestBytes % ArrayGeometry.kSectorBytes != 0)
+            throw new ConfigurationException("raid5.max-request-bytes must be a multiple of 512");
+        return settings;
+    }
+
+    private static int Positive(int value, string key) =>
+        value > 0 ? value : throw new ConfigurationException($"raid5.{key} must be positive, not {value}");
+
+    private static Config LoadReference()
+    {
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("Raid5Actors.reference.conf")
+            ?? throw new InvalidOperationException("embedded reference.conf is missing");
+        using var reader = new StreamReader(stream);
+        return ConfigurationFactory.ParseString(reader.ReadToEnd());
+    }
+}

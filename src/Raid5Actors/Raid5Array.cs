@@ -1,0 +1,226 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Raid5Actors.Arrays;
+using Raid5Actors.Buffers;
+using Raid5Actors.Configuration;
+using Raid5Actors.Disks;
+using Raid5Actors.Geometry;
+using Raid5Actors.Logging;
+using Raid5Actors.Persistence;
+using static Raid5Actors.Arrays.ArrayProtocol;
+
+namespace Raid5Actors;
+
+/// <summary>How to run an array. Every property is optional.</summary>
+public sealed record Raid5ArrayOptions
+{
+    /// <summary>Where the members live. Default: files <c>member-NN.img</c> in the array folder.</summary>
+    public IMemberStoreProvider? Members { get; init; }
+
+    /// <summary>HOCON overrides (<c>raid5 { ... }</c>, <c>akka { ... }</c>); hocon/reference.conf is the fallback.</summary>
+    public Config? Config { get; init; }
+
+    /// <summary>Name of the array actor and of its journal plugins; a plain word.</summary>
+    public string Name { get; init; } = "raid5";
+}
+
+/// <summary>
+/// A RAID5 array as an ordinary async object: create or open it from a folder, then read, write,
+/// flush, ask its status, and dispose it to stop it cleanly. Offsets and lengths are bytes of the
+/// logical device, in multiples of 512. No knowledge of actors is needed; an application that
+/// already runs an ActorSystem can host the array there instead (<see cref="Hosting.Raid5HostingExtensions"/>)
+/// and wrap the actor with <see cref="AttachAsync"/>.
+/// </summary>
+public sealed class Raid5Array : IAsyncDisposable
+{
+    private readonly ActorSystem _system;
+    private readonly bool _ownsSystem;
+    private readonly IActorRef _array;
+    private readonly Raid5Settings _settings;
+    private readonly string? _databasePath;
+    private readonly SemaphoreSlim _admission;
+    private int _disposed;
+
+    private Raid5Array(ActorSystem system, bool ownsSystem, IActorRef array, Raid5Settings settings, ArrayMetadata metadata, string? databasePath)
+    {
+        _system = system;
+        _ownsSystem = ownsSystem;
+        _array = array;
+        _settings = settings;
+        _databasePath = databasePath;
+        Metadata = metadata;
+        Geometry = metadata.Geometry;
+        // Admission bounds every queue inside the array: callers beyond it wait here, asynchronously.
+        _admission = new SemaphoreSlim(settings.MaxRequestsInFlight, settings.MaxRequestsInFlight);
+    }
+
+    public ArrayMetadata Metadata { get; }
+
+    public ArrayGeometry Geometry { get; }
+
+    public long CapacityBytes => Geometry.CapacityBytes;
+
+    /// <summary>The array actor, for applications that talk to it with messages (<see cref="ArrayProtocol"/>).</summary>
+    public IActorRef Actor => _array;
+
+    /// <summary>
+    /// Creates an array in <paramref name="folder"/>. Refused, with nothing written, for an invalid
+    /// geometry, a folder that already holds an array, or members that exist, differ in size, or belong elsewhere.
+    /// </summary>
+    public static Task<Raid5Array> CreateAsync(string folder, Raid5CreateOptions create, Raid5ArrayOptions? options = null) =>
+        StartAsync(folder, create, options ?? new Raid5ArrayOptions());
+
+    /// <summary>
+    /// Opens the array in <paramref name="folder"/> (its journal and members). Refused when a member is
+    /// missing, belongs to another array, is stale, or is smaller than the array needs.
+    /// </summary>
+    public static Task<Raid5Array> OpenAsync(string folder, Raid5ArrayOptions? options = null) =>
+        StartAsync(folder, create: null, options ?? new Raid5ArrayOptions());
+
+    /// <summary>Wraps an array actor started elsewhere (e.g. by Akka.Hosting) once it is ready.</summary>
+    public static async Task<Raid5Array> AttachAsync(ActorSystem system, IActorRef arrayActor)
+    {
+        var settings = Raid5Settings.Create(system.Settings.Config);
+        var metadata = await WaitReady(arrayActor, settings).ConfigureAwait(false);
+        return new Raid5Array(system, ownsSystem: false, arrayActor, settings, metadata, databasePath: null);
+    }
+
+    public async Task ReadAsync(long offsetBytes, Memory<byte> destination, CancellationToken cancellationToken = default)
+    {
+        ThrowIfBadRange(offsetBytes, destination.Length);
+        if (destination.IsEmpty)
+            return;
+        var reply = await RequestAsync(new Read(offsetBytes, destination.Length), cancellationToken).ConfigureAwait(false);
+        using var data = ((ReadCompleted)reply).Data;
+        data.Span.CopyTo(destination.Span);
+    }
+
+    /// <summary>Writes <paramref name="source"/> (copied: the caller may reuse it once this returns). With <paramref name="fua"/>, durable on return.</summary>
+    public async Task WriteAsync(long offsetBytes, ReadOnlyMemory<byte> source, bool fua = false, CancellationToken cancellationToken = default)
+    {
+        ThrowIfBadRange(offsetBytes, source.Length);
+        if (source.IsEmpty)
+            return;
+        await RequestAsync(new Write(offsetBytes, PooledBuffer.CopyOf(source.Span), fua), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Makes every write that completed before this call durable on every member.</summary>
+    public Task FlushAsync(CancellationToken cancellationToken = default) => RequestAsync(Flush.Instance, cancellationToken);
+
+    public Task<ArrayStatus> GetStatusAsync(CancellationToken cancellationToken = default) =>
+        _array.Ask<ArrayStatus>(GetStatus.Instance, _settings.RequestTimeout, cancellationToken);
+
+    /// <summary>Stops cleanly: finishes requests, flushes members, clears idle bitmap bits; then stops the actor system if it owns it.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        try
+        {
+            await _array.Ask<Stopped>(ArrayProtocol.Stop.Instance, _settings.RequestTimeout * 2).ConfigureAwait(false);
+        }
+        catch (AskTimeoutException)
+        {
+            // Already stopped (it answered nobody) or stuck: the system shutdown below ends it anyway.
+        }
+        finally
+        {
+            if (_ownsSystem)
+                await _system.Terminate().ConfigureAwait(false);
+            if (_databasePath is not null)
+                SqlitePersistence.ReleaseDatabase(_databasePath);
+            _admission.Dispose();
+        }
+    }
+
+    private async Task<object> RequestAsync(object request, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        await _admission.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            object reply;
+            try
+            {
+                reply = await _array.Ask<object>(request, _settings.RequestTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (AskTimeoutException e)
+            {
+                throw new TimeoutException($"the array did not answer within {_settings.RequestTimeout} (raid5.request-timeout)", e);
+            }
+            return reply is RequestFailed failed ? throw failed.Error : reply;
+        }
+        finally
+        {
+            _admission.Release();
+        }
+    }
+
+    private void ThrowIfBadRange(long offsetBytes, int lengthBytes)
+    {
+        var error = IoRange.Check(offsetBytes, lengthBytes, CapacityBytes, _settings.MaxRequestBytes);
+        if (error is not null)
+            throw error;
+    }
+
+    private static async Task<Raid5Array> StartAsync(string folder, Raid5CreateOptions? create, Raid5ArrayOptions options)
+    {
+        var settings = Raid5Settings.Create(options.Config);
+        var databasePath = Raid5ArrayConfig.DatabasePath(folder, settings);
+        var provider = options.Members ?? new FileMemberStoreProvider(folder);
+        ArrayActorSetup setup;
+        if (create is not null)
+        {
+            var (metadata, members) = ArrayAssembly.Create(folder, databasePath, provider, create, settings);
+            setup = Setup(settings, members, metadata, options.Name, folder);
+        }
+        else
+        {
+            setup = Setup(settings, ArrayAssembly.Open(folder, databasePath, provider), null, options.Name, folder);
+        }
+
+        SqlitePersistence.PrepareDatabase(databasePath);
+        var config = (options.Config ?? Config.Empty)
+            .WithFallback(Raid5Logging.LoggerConfig)
+            .WithFallback(Raid5ArrayConfig.For(databasePath, options.Name));
+        var system = ActorSystem.Create("raid5", config);
+        try
+        {
+            var actor = system.ActorOf(ArrayActor.Props(setup), options.Name);
+            var metadata = await WaitReady(actor, settings).ConfigureAwait(false);
+            return new Raid5Array(system, ownsSystem: true, actor, settings, metadata, databasePath);
+        }
+        catch
+        {
+            await system.Terminate().ConfigureAwait(false);
+            SqlitePersistence.ReleaseDatabase(databasePath);
+            if (create is not null)
+                RemoveCreated(databasePath, provider, create);
+            throw;
+        }
+    }
+
+    // A create that failed after formatting leaves nothing behind that a retry would trip over.
+    private static void RemoveCreated(string databasePath, IMemberStoreProvider provider, Raid5CreateOptions create)
+    {
+        File.Delete(databasePath);
+        if (create.MemberBytes <= 0 || provider is not FileMemberStoreProvider files)
+            return;
+        for (var role = 0; role < create.Members; role++)
+            File.Delete(files.PathOf(role));
+    }
+
+    internal static ArrayActorSetup Setup(Raid5Settings settings, IReadOnlyList<OpenedMember> members, ArrayMetadata? create, string name, string folder) =>
+        new(settings, members, create, Raid5ArrayConfig.JournalPluginId(name), Raid5ArrayConfig.SnapshotPluginId(name), Path.GetFullPath(folder));
+
+    private static async Task<ArrayMetadata> WaitReady(IActorRef actor, Raid5Settings settings)
+    {
+        var reply = await actor.Ask<object>(WaitUntilReady.Instance, settings.RequestTimeout).ConfigureAwait(false);
+        return reply switch
+        {
+            ArrayReady ready => ready.Metadata,
+            ArrayOpenFailed failed => throw failed.Error,
+            _ => throw new InvalidOperationException($"unexpected answer {reply}"),
+        };
+    }
+}

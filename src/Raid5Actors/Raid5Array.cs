@@ -33,6 +33,9 @@ public sealed record Raid5ArrayOptions
 /// </summary>
 public sealed class Raid5Array : IAsyncDisposable
 {
+    // Akka's own stdout logger only speaks after the Serilog logger has stopped (at shutdown).
+    private static readonly Config s_ownSystemConfig = ConfigurationFactory.ParseString("akka.stdout-loglevel = WARNING");
+
     private readonly ActorSystem _system;
     private readonly bool _ownsSystem;
     private readonly IActorRef _array;
@@ -181,6 +184,7 @@ public sealed class Raid5Array : IAsyncDisposable
 
         SqlitePersistence.PrepareDatabase(databasePath);
         var config = (options.Config ?? Config.Empty)
+            .WithFallback(s_ownSystemConfig)
             .WithFallback(Raid5Logging.LoggerConfig)
             .WithFallback(Raid5ArrayConfig.For(databasePath, options.Name));
         var system = ActorSystem.Create("raid5", config);

@@ -81,7 +81,7 @@ public sealed partial class ArrayActor
             metadata?.Events ?? 0,
             members,
             _stripes.Count,
-            _settings.StripeCacheSize,
+            _stripeCacheSize,
             _waiting.Count,
             _pending.Count,
             bitmap);

@@ -32,6 +32,7 @@ public sealed partial class ArrayActor
     private readonly LinkedList<long> _idleStripes = new(); // least recently used first
     private readonly Queue<(long Row, StripeWrite Write)> _waiting = new();
     private long _stripeGeneration;
+    private int _stripeCacheSize;
 
     private void RouteToStripe(long row, StripeWrite write)
     {
@@ -57,7 +58,7 @@ public sealed partial class ArrayActor
 
     private bool TryActivate(long row, out StripeSlot slot)
     {
-        if (_stripes.Count >= _settings.StripeCacheSize)
+        if (_stripes.Count >= _stripeCacheSize)
         {
             if (_idleStripes.First is null)
             {

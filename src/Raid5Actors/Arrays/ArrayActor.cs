@@ -149,6 +149,7 @@ public sealed partial class ArrayActor : UntypedPersistentActor, IWithTimers
     {
         var metadata = _metadata!;
         _geometry = metadata.Geometry;
+        _stripeCacheSize = _settings.StripeCacheSizeFor(_geometry);
         _bitmapGeometry = BitmapGeometry.For(metadata.MemberDataBytes, metadata.BitmapChunkBytes);
         _members = _setup.Members
             .Select(m => Context.ActorOf(

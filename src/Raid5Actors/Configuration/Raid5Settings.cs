@@ -8,6 +8,7 @@ namespace Raid5Actors.Configuration;
 /// <summary>All tunables of an array, read once from the <c>raid5</c> section (see hocon/reference.conf).</summary>
 public sealed record Raid5Settings(
     int StripeCacheSize,
+    long StripeCacheBytes,
     TimeSpan StripeIdleTimeout,
     int MaxRequestsInFlight,
     int MaxRequestBytes,
@@ -33,6 +34,7 @@ public sealed record Raid5Settings(
         var raid5 = (config ?? Config.Empty).WithFallback(DefaultConfig()).GetConfig("raid5");
         var settings = new Raid5Settings(
             Positive(raid5.GetInt("stripe-cache-size"), "stripe-cache-size"),
+            raid5.GetLong("stripe-cache-bytes"),
             raid5.GetTimeSpan("stripe-idle-timeout"),
             Positive(raid5.GetInt("max-requests-in-flight"), "max-requests-in-flight"),
             Positive(checked((int)raid5.GetLong("max-request-bytes")), "max-request-bytes"),
@@ -50,6 +52,10 @@ public sealed record Raid5Settings(
             throw new ConfigurationException("raid5.max-request-bytes must be a multiple of 512");
         return settings;
     }
+
+    /// <summary>Stripes the cache may hold for this geometry: bounded in count and in bytes.</summary>
+    public int StripeCacheSizeFor(ArrayGeometry geometry) =>
+        (int)Math.Clamp(StripeCacheBytes / ((long)geometry.MemberCount * geometry.ChunkBytes), 1, StripeCacheSize);
 
     private static int Positive(int value, string key) =>
         value > 0 ? value : throw new ConfigurationException($"raid5.{key} must be positive, not {value}");

@@ -36,7 +36,10 @@ internal static class XorKernel
     private static void Run<TCount>(ref byte destination, nuint lengthBytes, scoped in XorSources sources)
         where TCount : struct, ISourceCount
     {
+        // A local the JIT can keep in registers: the stages below are inlined here on purpose,
+        // since refs behind a pointer would be reloaded every iteration (stores might alias them).
         var refs = sources.ToRefs();
+
         // IsHardwareAccelerated is a JIT-time constant: only the usable widths are compiled in. Each
         // narrower stage starts where the wider one stopped, so it only sees that stage's remainder.
         nuint offset = 0;

@@ -1,0 +1,128 @@
+using Akka.Actor;
+using Akka.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Raid5Actors.Arrays;
+using Raid5Actors.Configuration;
+using Raid5Actors.Hosting;
+using Raid5Actors.Persistence;
+using Raid5Actors.Tests.Arrays;
+using Xunit.Abstractions;
+
+namespace Raid5Actors.Tests.Hosting;
+
+/// <summary>An array started by Akka.Hosting inside an application's ActorSystem, wrapped with <see cref="Raid5Array.AttachAsync"/>.</summary>
+public sealed class HostingSpec(ITestOutputHelper output) : IDisposable
+{
+    private const long kMemberBytes = 8 << 20;
+    private const long kDataOffsetBytes = 1 << 20;
+
+    private readonly TemporaryFolder _temp = new();
+
+    private string Folder => _temp.PathOf("array");
+
+    private string DatabasePath => Raid5ArrayConfig.DatabasePath(Folder, Raid5Settings.Create());
+
+    public void Dispose() => _temp.Dispose();
+
+    [Fact]
+    public async Task A_hosted_array_serves_IO_in_the_application_system_and_keeps_its_bytes_across_a_host_restart()
+    {
+        var create = new Raid5HostingOptions(Folder) { CreateIfMissing = new Raid5CreateOptions(4, kMemberBytes) };
+        ExpectedDevice expected;
+        Guid arrayId;
+
+        await using (var host = await StartHostAsync(create))
+        {
+            var system = host.Services.GetRequiredService<ActorSystem>();
+            var raid = await AttachAsync(host);
+            Assert.Equal(3 * (kMemberBytes - kDataOffsetBytes), raid.CapacityBytes);
+            expected = new ExpectedDevice(raid.CapacityBytes, ExpectedDevice.NewSeed(output));
+            foreach (var (offset, length) in expected.InterestingRanges(raid.Geometry, randomCount: 8))
+                await expected.WriteAsync(raid, offset, length);
+            await raid.FlushAsync();
+            await expected.AssertReadsBackAsync(raid);
+
+            var status = await raid.GetStatusAsync();
+            output.WriteLine(status.ToString());
+            Assert.Equal("active", status.State);
+            Assert.Equal(4, status.Geometry.MemberCount);
+            Assert.All(status.Members, m => Assert.Equal("in-sync", m.State));
+            arrayId = status.ArrayId;
+
+            await raid.DisposeAsync();
+            Assert.False(system.WhenTerminated.IsCompleted, "disposing an attached array stopped the application's ActorSystem");
+            await host.StopAsync();
+            Assert.True(system.WhenTerminated.IsCompleted, "stopping the host left the ActorSystem running");
+        }
+        SqlitePersistence.ReleaseDatabase(DatabasePath);
+
+        await using (var host = await StartHostAsync(new Raid5HostingOptions(Folder)))
+        {
+            await using var raid = await AttachAsync(host);
+            await expected.AssertReadsBackAsync(raid);
+
+            var status = await raid.GetStatusAsync();
+            output.WriteLine(status.ToString());
+            Assert.Equal("active", status.State);
+            Assert.Equal(arrayId, status.ArrayId);
+            Assert.Equal(expected.CapacityBytes, status.CapacityBytes);
+            Assert.NotNull(status.Bitmap);
+            Assert.Equal(0, status.Bitmap.PendingResyncChunks);
+        }
+        SqlitePersistence.ReleaseDatabase(DatabasePath);
+    }
+
+    [Fact]
+    public async Task Stopping_the_host_stops_the_hosted_array_cleanly_leaving_nothing_to_resync()
+    {
+        // The application never disposes the wrapper: the host owns the array's lifetime.
+        var create = new Raid5HostingOptions(Folder)
+        {
+            CreateIfMissing = new Raid5CreateOptions(4, kMemberBytes),
+            Config = ArrayUnderTest.kQuietBitmapDaemon,
+        };
+        ExpectedDevice expected;
+        await using (var host = await StartHostAsync(create))
+        {
+            var raid = await AttachAsync(host);
+            expected = new ExpectedDevice(raid.CapacityBytes, ExpectedDevice.NewSeed(output));
+            await expected.WriteAsync(raid, 64 << 10, 128 << 10);
+            var running = await raid.GetStatusAsync();
+            Assert.NotNull(running.Bitmap);
+            Assert.True(running.Bitmap.DurableChunks > 0, $"the write left no durable bitmap bit: {running}");
+        }
+        SqlitePersistence.ReleaseDatabase(DatabasePath);
+
+        await using (var host = await StartHostAsync(new Raid5HostingOptions(Folder) { Config = ArrayUnderTest.kQuietBitmapDaemon }))
+        {
+            await using var raid = await AttachAsync(host);
+            await expected.AssertReadsBackAsync(raid);
+            var status = await raid.GetStatusAsync();
+            output.WriteLine(status.ToString());
+            Assert.NotNull(status.Bitmap);
+            Assert.Equal(0, status.Bitmap.PendingResyncChunks);
+        }
+        SqlitePersistence.ReleaseDatabase(DatabasePath);
+    }
+
+    [Fact]
+    public async Task Without_CreateIfMissing_an_empty_folder_registers_no_array_asks_the_application_to_stop_and_creates_nothing()
+    {
+        await using var host = await StartHostAsync(new Raid5HostingOptions(Folder));
+
+        var registry = host.Services.GetRequiredService<ActorRegistry>();
+        Assert.False(registry.TryGet<Raid5ArrayActor>(out _), "an array actor was registered for a folder that holds no array");
+        Assert.True(host.StopRequested, "a failed array start did not ask the application to stop");
+        Assert.False(Directory.Exists(Folder), "a refused open created the array folder");
+    }
+
+    private static Task<TestHost> StartHostAsync(Raid5HostingOptions options) =>
+        TestHost.StartAsync(services => services.AddAkka("app", (builder, _) => builder.WithRaid5Array(options)));
+
+    private static Task<Raid5Array> AttachAsync(TestHost host)
+    {
+        var system = host.Services.GetRequiredService<ActorSystem>();
+        var registry = host.Services.GetRequiredService<ActorRegistry>();
+        return Raid5Array.AttachAsync(system, registry.Get<Raid5ArrayActor>());
+    }
+}

@@ -88,14 +88,17 @@ public sealed class BitmapBatchActor : UntypedPersistentActor, IWithTimers
                 Debug.Assert(snapshot.ChunkCount == _geometry.ChunkCount, "bitmap snapshot of another geometry");
                 foreach (var bit in snapshot.SetBits)
                     _durable[bit] = true;
+                _eventsSinceSnapshot = 0;
                 break;
             case BitsSet set:
                 foreach (var bit in set.Bits)
                     _durable[bit] = true;
+                _eventsSinceSnapshot++; // replayed events count too, or short runs never snapshot
                 break;
             case BitsCleared cleared:
                 foreach (var bit in cleared.Bits)
                     _durable[bit] = false;
+                _eventsSinceSnapshot++;
                 break;
             case RecoveryCompleted:
                 // Every bit still durably set was covering writes when we last stopped: its

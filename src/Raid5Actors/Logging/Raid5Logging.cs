@@ -28,8 +28,10 @@ public static class Raid5Logging
     public static Config LoggerConfig { get; } = ConfigurationFactory.ParseString($$"""
         akka {
           loggers = ["{{LoggerTypeName}}"]
-          # How long the ActorSystem waits for the logger to answer InitializeLogger.
-          loggers-startup-timeout = 30s
+          # How long the ActorSystem waits for the logger to answer InitializeLogger. Akka.NET reads
+          # this singular key (akka.logger-startup-timeout, default 5s); "loggers-startup-timeout"
+          # is ignored.
+          logger-startup-timeout = 30s
         }
         """);
 }

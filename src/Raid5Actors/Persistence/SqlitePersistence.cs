@@ -18,10 +18,9 @@ namespace Raid5Actors.Persistence;
 /// from HOCON gives no hook on connection open, so FULL comes from the native library's default:
 /// the e_sqlite3 bundled by SQLitePCLRaw 3.0.5 (SQLite 3.53.4) reports
 /// <c>PRAGMA compile_options</c> DEFAULT_SYNCHRONOUS=2 and DEFAULT_WAL_SYNCHRONOUS=2, and a fresh
-/// connection on a WAL file reads <c>PRAGMA synchronous</c> = 2 (FULL). SQLite's own default for WAL
-/// is also FULL unless a build sets SQLITE_DEFAULT_WAL_SYNCHRONOUS (some distributions set 1 =
-/// NORMAL, which may lose the last commits on power loss). <see cref="PrepareDatabase"/> checks the
-/// value on every start and refuses a library that would silently weaken it;
+/// connection on a WAL file reads <c>PRAGMA synchronous</c> = 2 (FULL). A library built with
+/// SQLITE_DEFAULT_WAL_SYNCHRONOUS=1 (NORMAL) would lose the last commits on power loss, so
+/// <see cref="PrepareDatabase"/> checks the value before every start and refuses such a library;
 /// SqlitePersistenceSpec proves it on a connection opened by linq2db itself.
 /// </summary>
 public static class SqlitePersistence
@@ -38,8 +37,12 @@ public static class SqlitePersistence
     private static readonly Regex PluginIdPattern = new(@"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", RegexOptions.CultureInvariant);
 
     /// <summary>
-    /// The fallback Akka.Persistence.Sql needs when configured by HOCON alone: without it the plugins
-    /// do not start. Add it once per ActorSystem (<c>config.WithFallback(DefaultFallback)</c>).
+    /// Akka.Persistence.Sql's reference configuration (<c>akka.persistence.journal.sql</c>,
+    /// <c>snapshot-store.sql</c>, <c>query.journal.sql</c>), which HOCON-only setups must add as a
+    /// fallback. The sections from <see cref="PluginConfig"/> carry their own <c>class</c> and
+    /// dispatcher and the plugins fall back to these defaults themselves, so they start even without
+    /// it; add it anyway, once per ActorSystem (<c>config.WithFallback(DefaultFallback)</c>), so that
+    /// anything reading the package's own paths (query journals, Akka.Hosting) finds them.
     /// </summary>
     public static Config DefaultFallback { get; } = SqlPersistence.DefaultConfiguration;
 
@@ -65,8 +68,8 @@ public static class SqlitePersistence
             .AppendLine($"  provider-name = {Quote(ProviderName)}")
             .AppendLine("  table-mapping = default")
             .AppendLine("  auto-initialize = on")
-            // One writer: SQLite admits one write transaction at a time, and Microsoft.Data.Sqlite
-            // waits out SQLITE_BUSY by sleeping, so parallel writers only add stalls. Batching
+            // One writer: SQLite admits one write transaction at a time and Microsoft.Data.Sqlite
+            // retries SQLITE_BUSY in a sleep loop, so parallel writers only add stalls. Batching
             // (batch-size) is what keeps the single writer fast.
             .AppendLine("  parallelism = 1")
             .AppendLine("}")
@@ -136,9 +139,10 @@ public static class SqlitePersistence
 
     /// <summary>
     /// Closes the pooled connections to <paramref name="databasePath"/> once the ActorSystem that
-    /// used it has terminated. The pool otherwise keeps the file (and its -wal/-shm) open for minutes;
-    /// reopening the same path in the same process then works, but a file deleted and recreated at
-    /// that path would be written through the stale handle. Safe to call when nothing is pooled.
+    /// used it has terminated. The pool otherwise keeps idle connections, and so the file and its
+    /// -wal/-shm, open after termination; reopening the same path in the same process still works
+    /// (the pooled connections are reused), but a file deleted and recreated at that path would be
+    /// read and written through the stale handles. Safe to call when nothing is pooled.
     /// </summary>
     public static void ReleaseDatabase(string databasePath)
     {

@@ -35,7 +35,9 @@ public sealed class ReopenSpec(ITestOutputHelper output) : IDisposable
             Assert.Equal(geometry, raid.Geometry);
             foreach (var (offset, length) in expected.InterestingRanges(geometry, kRandomRanges))
                 await expected.WriteAsync(raid, offset, length, fua: expected.Random.Next(4) == 0);
+            try { array.AssertParityConsistent(raid.Metadata); output.WriteLine("PROBE ok after writes"); } catch (Exception e) { output.WriteLine("PROBE after writes: " + e.Message); }
             await expected.AssertReadsBackAsync(raid);
+            try { array.AssertParityConsistent(raid.Metadata); output.WriteLine("PROBE ok after readback"); } catch (Exception e) { output.WriteLine("PROBE after readback: " + e.Message); }
 
             var running = await raid.GetStatusAsync();
             Assert.Equal("active", running.State);

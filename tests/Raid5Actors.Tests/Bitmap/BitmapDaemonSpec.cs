@@ -108,6 +108,21 @@ public sealed class BitmapDaemonSpec : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(["set 2", "cleared 2"], _gate.WrittenEvents);
     }
 
+    [Fact]
+    public void A_bit_whose_write_missed_a_member_stays_set_as_needed()
+    {
+        var bitmap = StartBitmap();
+        var stripe = CreateTestProbe("stripe");
+        WriteDurably(bitmap, stripe, 7);
+        bitmap.Tell(new EndWrite(7, 7, Degraded: true), stripe);
+
+        for (var sweep = 0; sweep < 4; sweep++)
+            Sweep();
+        var status = Status(bitmap);
+        Assert.Equal((1, 1, 1), (status.SetChunks, status.DurableChunks, status.PendingResyncChunks));
+        Assert.Equal(["set 7"], _gate.WrittenEvents);
+    }
+
     private IActorRef StartBitmap()
     {
         var owner = CreateTestProbe("owner");

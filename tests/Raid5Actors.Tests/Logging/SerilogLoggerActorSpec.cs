@@ -87,7 +87,7 @@ public sealed class SerilogLoggerActorSpec : Akka.TestKit.Xunit2.TestKit
     {
         var loggers = Sys.Settings.Config.GetStringList("akka.loggers");
         Assert.Equal(new[] { Raid5Logging.LoggerTypeName }, loggers);
-        Assert.Equal(TimeSpan.FromSeconds(30), Sys.Settings.Config.GetTimeSpan("akka.loggers-startup-timeout"));
+        Assert.Equal(TimeSpan.FromSeconds(30), Sys.Settings.LoggerStartTimeout);
     }
 
     [Fact]

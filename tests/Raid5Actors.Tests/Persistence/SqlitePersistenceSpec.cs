@@ -158,8 +158,10 @@ public sealed class SqlitePersistenceSpec : Akka.TestKit.Xunit2.TestKit
         var heldAfterRelease = OpenHandles(_databaseA);
         _output.WriteLine($"handles on the file after termination: {heldAfterTermination}, after release: {heldAfterRelease}");
 
-        if (heldAfterRelease is { } held)
-            Assert.Equal(0, held);
+        if (heldAfterTermination is null)
+            return; // No /proc: nothing to look at.
+        Assert.True(heldAfterTermination > 0, "the pool kept no connection open: ReleaseDatabase may be unnecessary now");
+        Assert.Equal(0, heldAfterRelease);
     }
 
     [Fact]

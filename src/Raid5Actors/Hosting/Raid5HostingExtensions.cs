@@ -1,3 +1,4 @@
+using Akka;
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.Hosting;
@@ -57,6 +58,17 @@ public static class Raid5HostingExtensions
             SqlitePersistence.PrepareDatabase(databasePath);
             var actor = system.ActorOf(ArrayActor.Props(setup), options.Name);
             registry.Register<Raid5ArrayActor>(actor);
+
+            // Stop the array cleanly with the application (drain, flush, clear idle bitmap bits),
+            // unless the app already did through Raid5Array.DisposeAsync: then the watch ends at once.
+            CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseServiceStop, $"raid5-stop-{options.Name}", async () =>
+            {
+                var stopped = actor.Ask<ArrayProtocol.Stopped>(ArrayProtocol.Stop.Instance, settings.RequestTimeout * 2);
+                await Task.WhenAny(stopped, actor.WatchAsync()).ConfigureAwait(false);
+                _ = stopped.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+                return Done.Instance;
+            });
+            system.WhenTerminated.ContinueWith(_ => SqlitePersistence.ReleaseDatabase(databasePath), TaskScheduler.Default);
         });
         return builder;
     }

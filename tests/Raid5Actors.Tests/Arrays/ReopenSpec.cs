@@ -1,4 +1,5 @@
 using Raid5Actors.Arrays;
+using Raid5Actors.Disks;
 using Raid5Actors.Geometry;
 using Xunit.Abstractions;
 
@@ -15,7 +16,7 @@ public sealed class ReopenSpec(ITestOutputHelper output) : IDisposable
     public void Dispose() => _temp.Dispose();
 
     [Theory]
-    // Member sizes leave a partial chunk past the data area: it must be rounded away, and the last sector still work.
+    // The file cases leave a partial chunk past the data area: it is rounded away, and the last sector still works.
     [InlineData(MemberKind.Files, 3, 4096, Raid5Layout.LeftSymmetric, kMiB + (512 << 10) + 3072, 16 << 10)]
     [InlineData(MemberKind.Files, 5, 65536, Raid5Layout.RightAsymmetric, 3 * kMiB + (12 << 10), 256 << 10)]
     [InlineData(MemberKind.Memory, 4, 16384, Raid5Layout.ParityFirst, 2 * kMiB, 64 << 10)]
@@ -24,7 +25,7 @@ public sealed class ReopenSpec(ITestOutputHelper output) : IDisposable
     {
         var array = new ArrayUnderTest(_temp.PathOf("array"), kind);
         var create = new Raid5CreateOptions(members, memberBytes, chunkBytes, layout, bitmapChunkBytes);
-        var dataBytes = (memberBytes - (1L << 20)) / chunkBytes * chunkBytes;
+        var dataBytes = (memberBytes - MemberSuperblock.kDefaultDataOffsetBytes) / chunkBytes * chunkBytes;
         var geometry = ArrayGeometry.Create(members, chunkBytes, layout, dataBytes);
         var expected = new ExpectedDevice(geometry.CapacityBytes, ExpectedDevice.NewSeed(output));
         ArrayMetadata created;
@@ -35,9 +36,7 @@ public sealed class ReopenSpec(ITestOutputHelper output) : IDisposable
             Assert.Equal(geometry, raid.Geometry);
             foreach (var (offset, length) in expected.InterestingRanges(geometry, kRandomRanges))
                 await expected.WriteAsync(raid, offset, length, fua: expected.Random.Next(4) == 0);
-            try { array.AssertParityConsistent(raid.Metadata); output.WriteLine("PROBE ok after writes"); } catch (Exception e) { output.WriteLine("PROBE after writes: " + e.Message); }
             await expected.AssertReadsBackAsync(raid);
-            try { array.AssertParityConsistent(raid.Metadata); output.WriteLine("PROBE ok after readback"); } catch (Exception e) { output.WriteLine("PROBE after readback: " + e.Message); }
 
             var running = await raid.GetStatusAsync();
             Assert.Equal("active", running.State);

@@ -3,6 +3,7 @@ using Akka.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Raid5Actors.Arrays;
 using Raid5Actors.Configuration;
+using Raid5Actors.Disks;
 using Raid5Actors.Hosting;
 using Raid5Actors.Persistence;
 using Raid5Actors.Tests.Arrays;
@@ -14,7 +15,6 @@ namespace Raid5Actors.Tests.Hosting;
 public sealed class HostingSpec(ITestOutputHelper output) : IDisposable
 {
     private const long kMemberBytes = 8 << 20;
-    private const long kDataOffsetBytes = 1 << 20;
 
     private readonly TemporaryFolder _temp = new();
 
@@ -35,7 +35,7 @@ public sealed class HostingSpec(ITestOutputHelper output) : IDisposable
         {
             var system = host.Services.GetRequiredService<ActorSystem>();
             var raid = await AttachAsync(host);
-            Assert.Equal(3 * (kMemberBytes - kDataOffsetBytes), raid.CapacityBytes);
+            Assert.Equal(3 * (kMemberBytes - MemberSuperblock.kDefaultDataOffsetBytes), raid.CapacityBytes);
             expected = new ExpectedDevice(raid.CapacityBytes, ExpectedDevice.NewSeed(output));
             foreach (var (offset, length) in expected.InterestingRanges(raid.Geometry, randomCount: 8))
                 await expected.WriteAsync(raid, offset, length);
@@ -106,13 +106,13 @@ public sealed class HostingSpec(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public async Task Without_CreateIfMissing_an_empty_folder_registers_no_array_asks_the_application_to_stop_and_creates_nothing()
+    public async Task Without_CreateIfMissing_an_empty_folder_fails_the_host_start_and_creates_nothing()
     {
-        await using var host = await StartHostAsync(new Raid5HostingOptions(Folder));
+        var error = await Assert.ThrowsAsync<Raid5OpenException>(() => StartHostAsync(new Raid5HostingOptions(Folder)));
 
-        var registry = host.Services.GetRequiredService<ActorRegistry>();
-        Assert.False(registry.TryGet<Raid5ArrayActor>(out _), "an array actor was registered for a folder that holds no array");
-        Assert.True(host.StopRequested, "a failed array start did not ask the application to stop");
+        output.WriteLine(error.Message);
+        Assert.Contains("holds no array", error.Message);
+        Assert.Contains(DatabasePath, error.Message);
         Assert.False(Directory.Exists(Folder), "a refused open created the array folder");
     }
 

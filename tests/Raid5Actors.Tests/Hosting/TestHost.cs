@@ -12,33 +12,33 @@ namespace Raid5Actors.Tests.Hosting;
 internal sealed class TestHost : IAsyncDisposable
 {
     private readonly ServiceProvider _services;
-    private readonly RecordingLifetime _lifetime;
     private readonly List<IHostedService> _started = [];
     private bool _stopped;
 
-    private TestHost(ServiceProvider services, RecordingLifetime lifetime)
-    {
-        _services = services;
-        _lifetime = lifetime;
-    }
+    private TestHost(ServiceProvider services) => _services = services;
 
     public IServiceProvider Services => _services;
 
-    /// <summary>Akka.Hosting does not throw when its start fails: it logs and asks the application to stop.</summary>
-    public bool StopRequested => _lifetime.StopRequested;
-
+    /// <summary>Starts every hosted service; when one fails, stops those started and rethrows, as a host would.</summary>
     public static async Task<TestHost> StartAsync(Action<IServiceCollection> configure)
     {
-        var lifetime = new RecordingLifetime();
         var services = new ServiceCollection()
             .AddLogging()
-            .AddSingleton<IHostApplicationLifetime>(lifetime);
+            .AddSingleton<IHostApplicationLifetime, StubLifetime>();
         configure(services);
-        var host = new TestHost(services.BuildServiceProvider(), lifetime);
-        foreach (var hosted in host._services.GetServices<IHostedService>())
+        var host = new TestHost(services.BuildServiceProvider());
+        try
         {
-            await hosted.StartAsync(CancellationToken.None);
-            host._started.Add(hosted);
+            foreach (var hosted in host._services.GetServices<IHostedService>())
+            {
+                await hosted.StartAsync(CancellationToken.None);
+                host._started.Add(hosted);
+            }
+        }
+        catch
+        {
+            await host.DisposeAsync();
+            throw;
         }
         return host;
     }
@@ -58,11 +58,9 @@ internal sealed class TestHost : IAsyncDisposable
         await _services.DisposeAsync();
     }
 
-    private sealed class RecordingLifetime : IHostApplicationLifetime
+    private sealed class StubLifetime : IHostApplicationLifetime
     {
         private readonly CancellationTokenSource _stopping = new();
-
-        public bool StopRequested => _stopping.IsCancellationRequested;
 
         public CancellationToken ApplicationStarted => CancellationToken.None;
 

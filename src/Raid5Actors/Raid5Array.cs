@@ -7,6 +7,8 @@ using Raid5Actors.Disks;
 using Raid5Actors.Geometry;
 using Raid5Actors.Logging;
 using Raid5Actors.Persistence;
+using Raid5Actors.Stripes;
+using Raid5Actors.Sync;
 using static Raid5Actors.Arrays.ArrayProtocol;
 
 namespace Raid5Actors;
@@ -22,6 +24,15 @@ public sealed record Raid5ArrayOptions
 
     /// <summary>Name of the array actor and of its journal plugins; a plain word.</summary>
     public string Name { get; init; } = "raid5";
+
+    /// <summary>Open even when a member is missing or unusable: it is marked faulty and the array runs degraded (md's --run).</summary>
+    public bool AllowDegraded { get; init; }
+
+    /// <summary>
+    /// Also open an array that is dirty and degraded at once (md's start_dirty_degraded): rows being
+    /// written at the crash may be wrong where they fall on the missing member.
+    /// </summary>
+    public bool Force { get; init; }
 }
 
 /// <summary>
@@ -42,6 +53,7 @@ public sealed class Raid5Array : IAsyncDisposable
     private readonly Raid5Settings _settings;
     private readonly string? _databasePath;
     private readonly SemaphoreSlim _admission;
+    private IMemberStoreProvider? _provider;
     private int _disposed;
 
     private Raid5Array(ActorSystem system, bool ownsSystem, IActorRef array, Raid5Settings settings, ArrayMetadata metadata, string? databasePath)
@@ -113,6 +125,34 @@ public sealed class Raid5Array : IAsyncDisposable
     public Task<ArrayStatus> GetStatusAsync(CancellationToken cancellationToken = default) =>
         _array.Ask<ArrayStatus>(GetStatus.Instance, _settings.RequestTimeout, cancellationToken);
 
+    /// <summary>Marks a member failed (mdadm --fail): the array goes on degraded, and recovers onto a spare if it has one.</summary>
+    public async Task<MembersChanged> FailMemberAsync(int role) => (MembersChanged)await RequestAsync(new FailMember(role), default).ConfigureAwait(false);
+
+    /// <summary>Takes a faulty member out of its role (mdadm --remove); its device is closed.</summary>
+    public async Task<MembersChanged> RemoveMemberAsync(int role) => (MembersChanged)await RequestAsync(new RemoveMember(role), default).ConfigureAwait(false);
+
+    /// <summary>
+    /// Adds a device (mdadm --add). Without <paramref name="device"/>, a new blank device of the
+    /// members' size is created at the next free index and becomes a spare (recovery onto it starts
+    /// if a role is missing). With the index of a device that was a member and came back, it is
+    /// re-added: only the regions written while it was away are rebuilt, when its event count allows.
+    /// </summary>
+    public async Task<MembersChanged> AddMemberAsync(int? device = null)
+    {
+        var provider = _provider ?? throw new InvalidOperationException("this array was attached without its member provider; add members through ArrayProtocol.AddMember");
+        var metadata = await _array.Ask<ArrayMetadata>(GetMetadata.Instance, _settings.RequestTimeout).ConfigureAwait(false);
+        var index = device ?? metadata.NextDevice;
+        var opened = ArrayAssembly.OpenForAdd(provider, index, metadata.DataOffsetBytes + metadata.MemberDataBytes);
+        return (MembersChanged)await RequestAsync(new AddMember(opened), default).ConfigureAwait(false);
+    }
+
+    /// <summary>Starts a check (count rows whose parity mismatches) or a repair (also rewrite it); see <see cref="WaitForSyncAsync"/>.</summary>
+    public async Task<SyncStatus> StartSyncAsync(SyncKind kind) => ((SyncStarted)await RequestAsync(new StartSync(kind), default).ConfigureAwait(false)).Status;
+
+    /// <summary>Waits until no resync, recovery, check or repair runs; returns the last pass and why it stopped, if it did.</summary>
+    public async Task<SyncIdle> WaitForSyncAsync(TimeSpan timeout) =>
+        await _array.Ask<SyncIdle>(WaitForSync.Instance, timeout).ConfigureAwait(false);
+
     /// <summary>Stops cleanly: finishes requests, flushes members, clears idle bitmap bits; then stops the actor system if it owns it.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -175,11 +215,15 @@ public sealed class Raid5Array : IAsyncDisposable
         if (create is not null)
         {
             var (metadata, members) = ArrayAssembly.Create(folder, databasePath, provider, create, settings);
-            setup = Setup(settings, members, metadata, options.Name, folder);
+            setup = Setup(settings, members, metadata, options.Name, folder, provider);
         }
         else
         {
-            setup = Setup(settings, ArrayAssembly.Open(folder, databasePath, provider), null, options.Name, folder);
+            setup = Setup(settings, ArrayAssembly.Open(folder, databasePath, provider), null, options.Name, folder, provider) with
+            {
+                AllowDegraded = options.AllowDegraded,
+                Force = options.Force,
+            };
         }
 
         SqlitePersistence.PrepareDatabase(databasePath);
@@ -192,7 +236,7 @@ public sealed class Raid5Array : IAsyncDisposable
         {
             var actor = system.ActorOf(ArrayActor.Props(setup), options.Name);
             var metadata = await WaitReady(actor, settings).ConfigureAwait(false);
-            return new Raid5Array(system, ownsSystem: true, actor, settings, metadata, databasePath);
+            return new Raid5Array(system, ownsSystem: true, actor, settings, metadata, databasePath) { _provider = provider };
         }
         catch
         {
@@ -210,12 +254,13 @@ public sealed class Raid5Array : IAsyncDisposable
         File.Delete(databasePath);
         if (create.MemberBytes <= 0 || provider is not FileMemberStoreProvider files)
             return;
-        for (var role = 0; role < create.Members; role++)
-            File.Delete(files.PathOf(role));
+        for (var device = 0; device < create.Members + create.Spares; device++)
+            File.Delete(files.PathOf(device));
     }
 
-    internal static ArrayActorSetup Setup(Raid5Settings settings, IReadOnlyList<OpenedMember> members, ArrayMetadata? create, string name, string folder) =>
-        new(settings, members, create, Raid5ArrayConfig.JournalPluginId(name), Raid5ArrayConfig.SnapshotPluginId(name), Path.GetFullPath(folder));
+    internal static ArrayActorSetup Setup(
+        Raid5Settings settings, IReadOnlyList<OpenedMember> devices, ArrayMetadata? create, string name, string folder, IMemberStoreProvider provider) =>
+        new(settings, devices, create, Raid5ArrayConfig.JournalPluginId(name), Raid5ArrayConfig.SnapshotPluginId(name), Path.GetFullPath(folder), provider.Describe);
 
     private static async Task<ArrayMetadata> WaitReady(IActorRef actor, Raid5Settings settings)
     {

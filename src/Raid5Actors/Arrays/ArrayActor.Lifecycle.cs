@@ -48,7 +48,7 @@ public sealed partial class ArrayActor
 
     private void OnGetStatus()
     {
-        if (_bitmap is null || _state is not (State.Running or State.Stopping))
+        if (_bitmap is null || _bitmap.IsNobody() || _state is not (State.Running or State.Stopping))
         {
             Sender.Tell(Status(bitmap: null));
             return;
@@ -68,29 +68,37 @@ public sealed partial class ArrayActor
         var metadata = _metadata;
         var state = _state switch
         {
+            State.Running when metadata.Failed => "failed",
             State.Running when _writesRefused is not null => "read-only",
+            State.Running when _rebuild is not null => "recovering",
+            State.Running when metadata.Degraded => "degraded",
+            State.Running when _sync is not null => _sync.Kind.ToString().ToLowerInvariant() + "ing",
             State.Running => "active",
             _ => _state.ToString().ToLowerInvariant(),
         };
-        var members = _setup.Members.Select(m => new MemberStatus(m.Role, m.Store.Name, "in-sync")).ToList();
         return new ArrayStatus(
             metadata?.ArrayId ?? Guid.Empty,
             state,
             _geometry ?? metadata?.Geometry!,
             _geometry?.CapacityBytes ?? 0,
             metadata?.Events ?? 0,
-            members,
+            metadata is null ? [] : MemberStatuses(),
             _stripes.Count,
             _stripeCacheSize,
             _waiting.Count,
             _pending.Count,
-            bitmap);
+            bitmap,
+            _sync?.Latest,
+            _lastSync,
+            _lastSyncFailure);
     }
 
     private void BeginStop(IActorRef requester)
     {
         _stopRequester = requester;
         _state = State.Stopping;
+        // A sync pass stops here; recovery resumes from its checkpoint at the next open.
+        AbortSync("the array was stopped");
         ContinueStop();
     }
 
@@ -127,15 +135,26 @@ public sealed partial class ArrayActor
 
     private void OnStopFlushed()
     {
-        if (_bitmap is null)
+        if (_bitmap is null || _bitmap.IsNobody())
         {
-            FinishStop();
+            MarkCleanAndStop();
             return;
         }
         _bitmap.Tell(BitmapProtocol.Quiesce.Instance);
     }
 
-    private void OnQuiesced() => FinishStop();
+    private void OnQuiesced() => MarkCleanAndStop();
+
+    // Clean means: every row is consistent. Not after a resync was skipped (forced dirty degraded
+    // start), nor while the bitmap is lost.
+    private void MarkCleanAndStop()
+    {
+        var clean = _writesRefused is null && !_needsResync;
+        if (clean && !_metadata.Clean)
+            Record(_metadata with { Clean = true }, FinishStop);
+        else
+            FinishStop();
+    }
 
     private void FinishStop()
     {

@@ -2,7 +2,8 @@ using Akka.Actor;
 using Akka.Event;
 using Raid5Actors.Bitmap;
 using Raid5Actors.Buffers;
-using Raid5Actors.Disks;
+using Raid5Actors.Stripes;
+using Raid5Actors.Sync;
 using static Raid5Actors.Arrays.ArrayProtocol;
 using static Raid5Actors.Disks.MemberDiskProtocol;
 using static Raid5Actors.Stripes.StripeProtocol;
@@ -17,7 +18,12 @@ public sealed partial class ArrayActor
         Read,
         Write,
         Flush,
+        SyncRow,
+        Internal,
     }
+
+    /// <summary>One chunk-sized piece of a read, kept so that a failed member read can be redone through the stripe.</summary>
+    private readonly record struct ReadPiece(long Row, int OffsetInRow, int Length, int DestinationOffset, int Role);
 
     /// <summary>A request in flight and the pieces still out. The array owns <c>Buffer</c> until it answers.</summary>
     private sealed class PendingRequest(RequestKind kind, IActorRef replyTo, PooledBuffer? buffer, bool fua)
@@ -33,23 +39,48 @@ public sealed partial class ArrayActor
         public int Outstanding { get; set; }
 
         public string? Failure { get; set; }
+
+        public List<ReadPiece>? Pieces { get; set; }
+
+        public long Row { get; init; }
     }
+
+    // Member answers carry (request id << 16 | piece index): a read has at most 8192 pieces.
+    private const int kPieceBits = 16;
 
     private readonly Dictionary<long, PendingRequest> _pending = [];
     private long _nextRequestId;
+    private bool _userRequestSinceSyncRow;
 
     private void Running(object message)
     {
         switch (message)
         {
             case Read read:
+                _userRequestSinceSyncRow = true;
                 OnRead(read);
                 break;
             case Write write:
+                _userRequestSinceSyncRow = true;
                 OnWrite(write);
                 break;
             case Flush:
                 StartFlush(new PendingRequest(RequestKind.Flush, Sender, null, fua: false), ++_nextRequestId);
+                break;
+            case FailMember fail:
+                OnFailMember(fail);
+                break;
+            case RemoveMember remove:
+                OnRemoveMember(remove);
+                break;
+            case AddMember add:
+                OnAddMember(add);
+                break;
+            case StartSync start:
+                OnStartSync(start);
+                break;
+            case WaitForSync:
+                OnWaitForSync();
                 break;
             case ArrayProtocol.Stop:
                 BeginStop(Sender);
@@ -60,24 +91,33 @@ public sealed partial class ArrayActor
         }
     }
 
-    /// <summary>Messages from children and timers, handled the same while running and while stopping.</summary>
+    /// <summary>Messages from children and timers, handled the same in every live state.</summary>
     private void OnInternal(object message)
     {
         switch (message)
         {
+            case IoCompleted { Tag: kSuperblockTag }:
+                OnSuperblockAnswer(null);
+                break;
+            case IoFailed { Tag: kSuperblockTag } failed:
+                OnSuperblockAnswer(failed);
+                break;
             case IoCompleted done:
-                OnPieceAnswered(done.Tag, failure: null);
+                OnPieceAnswered(done.Tag >> kPieceBits, failure: null);
                 break;
             case IoFailed failed:
-                OnPieceAnswered(failed.Tag, $"member {failed.Role} ({_setup.Members[failed.Role].Store.Name}) {failed.Kind.ToString().ToLowerInvariant()} failed: {failed.Reason}");
+                OnMemberIoFailed(failed);
                 break;
-            case StripeWriteCompleted done:
-                OnStripeAnswered(done.Row);
-                OnPieceAnswered(done.RequestId, failure: null);
+            case StripeWorkCompleted done:
+                OnStripeAnswered(done.Row, done.RequestId);
+                OnStripeWorkCompleted(done);
                 break;
-            case StripeWriteFailed failed:
-                OnStripeAnswered(failed.Row);
-                OnPieceAnswered(failed.RequestId, failed.Reason);
+            case StripeWorkFailed failed:
+                OnStripeAnswered(failed.Row, failed.RequestId);
+                OnStripeWorkFailed(failed);
+                break;
+            case StripeMemberFailed failed:
+                OnMemberFailed(failed.Role, failed.Reason);
                 break;
             case StripeParked:
                 OnStripeParked();
@@ -91,13 +131,26 @@ public sealed partial class ArrayActor
             case BitmapProtocol.BitmapStatus status:
                 OnBitmapStatus(status);
                 break;
+            case BitmapProtocol.PinnedBits pinned:
+                OnPinnedBits(pinned);
+                break;
             case BitmapProtocol.Quiesced:
                 OnQuiesced();
+                break;
+            case SyncProtocol.SyncRow row:
+                OnSyncRow(row);
+                break;
+            case SyncProtocol.SyncProgress progress:
+                OnSyncProgress(progress);
+                break;
+            case SyncProtocol.SyncFinished finished:
+                OnSyncFinished(finished);
                 break;
             case Terminated t when t.ActorRef.Equals(_bitmap):
                 OnBitmapLost();
                 break;
-            case Terminated:
+            case Terminated t:
+                OnChildTerminated(t.ActorRef);
                 break;
             default:
                 Unhandled(message);
@@ -113,20 +166,57 @@ public sealed partial class ArrayActor
             Sender.Tell(new RequestFailed(error));
             return;
         }
-        var request = new PendingRequest(RequestKind.Read, Sender, PooledBuffer.Rent(read.LengthBytes), fua: false);
+        var request = new PendingRequest(RequestKind.Read, Sender, PooledBuffer.Rent(read.LengthBytes), fua: false) { Pieces = [] };
         var id = ++_nextRequestId;
-        // Reads go straight to the member holding the data: an acknowledged write has completed
-        // on that member, and the member answers in order, so the read sees it.
         var done = 0;
         while (done < read.LengthBytes)
         {
-            var location = _geometry.Locate(read.OffsetBytes + done);
+            var position = read.OffsetBytes + done;
+            var location = _geometry.Locate(position);
             var length = Math.Min(read.LengthBytes - done, _geometry.ChunkBytes - location.OffsetInChunk);
-            _members[location.Member].Tell(new ReadBlock(id, location.MemberOffset, request.Buffer!.Memory.Slice(done, length)));
+            var piece = new ReadPiece(location.Row, (int)(position % _geometry.RowDataBytes), length, done, location.Member);
+            request.Pieces.Add(piece);
             request.Outstanding++;
+            // Reads go straight to the member holding the data: an acknowledged write has completed
+            // on that member, and the member answers in order, so the read sees it. A block that
+            // member cannot serve is rebuilt through the row's stripe, in order with its writes.
+            if (ReadableDirect(location.Member, location.Row))
+                _roleActors[location.Member].Tell(new ReadBlock((id << kPieceBits) | (long)(request.Pieces.Count - 1), location.MemberOffset, request.Buffer!.Memory.Slice(done, length)));
+            else
+                ReadThroughStripe(id, request, piece, repairRole: -1);
             done += length;
         }
-        Track(id, request);
+        _pending.Add(id, request);
+    }
+
+    private void ReadThroughStripe(long id, PendingRequest request, ReadPiece piece, int repairRole)
+    {
+        var view = ViewFor(piece.Row);
+        if (repairRole >= 0 && !view.IsMissing(repairRole))
+            view = view with { RepairRole = repairRole };
+        RouteToStripe(piece.Row, new StripeRead(id, piece.OffsetInRow, request.Buffer!.Memory.Slice(piece.DestinationOffset, piece.Length), view));
+    }
+
+    // md's read-error handling: the block is rebuilt from the other members, answered, and written back.
+    private void OnMemberIoFailed(IoFailed failed)
+    {
+        var id = failed.Tag >> kPieceBits;
+        if (!_pending.TryGetValue(id, out var request))
+            throw new InvalidOperationException($"member answer for unknown request {id}");
+        if (failed.Kind == IoKind.Read && request.Pieces is { } pieces)
+        {
+            _log.Warning("member {0} read failed, rebuilding the block from the others: {1}", failed.Role, failed.Reason);
+            ReadThroughStripe(id, request, pieces[(int)(failed.Tag & ((1 << kPieceBits) - 1))], failed.Role);
+            return;
+        }
+        if (failed.Kind == IoKind.Flush)
+        {
+            // The member may not hold what it acknowledged: it cannot be trusted any more.
+            OnMemberFailed(failed.Role, $"flush failed: {failed.Reason}");
+            OnPieceAnswered(id, failure: null);
+            return;
+        }
+        OnPieceAnswered(id, $"member {failed.Role} {failed.Kind.ToString().ToLowerInvariant()} failed: {failed.Reason}");
     }
 
     private void OnWrite(Write write)
@@ -142,36 +232,87 @@ public sealed partial class ArrayActor
         }
         var request = new PendingRequest(RequestKind.Write, Sender, write.Data, write.Fua);
         var id = ++_nextRequestId;
+        _pending.Add(id, request);
+        // md marks the superblock dirty before the first write after a clean start.
+        EnsureDirty(() => SendWrite(id, request, write));
+    }
+
+    private void SendWrite(long id, PendingRequest request, Write write)
+    {
         var rowBytes = _geometry.RowDataBytes;
         var done = 0;
+        var pieces = new List<(long Row, StripeWrite Work)>();
         while (done < write.Data.LengthBytes)
         {
             var position = write.OffsetBytes + done;
             var row = position / rowBytes;
             var offsetInRow = (int)(position % rowBytes);
             var length = (int)Math.Min(write.Data.LengthBytes - done, rowBytes - offsetInRow);
-            request.Outstanding++;
-            RouteToStripe(row, new StripeWrite(id, offsetInRow, write.Data.Memory.Slice(done, length)));
+            pieces.Add((row, new StripeWrite(id, offsetInRow, write.Data.Memory.Slice(done, length), ViewFor(row))));
             done += length;
         }
-        Track(id, request);
+        request.Outstanding = pieces.Count;
+        foreach (var (row, work) in pieces)
+            RouteToStripe(row, work);
     }
 
-    private void Track(long id, PendingRequest request)
+    private void EnsureDirty(Action then)
     {
-        if (request.Outstanding == 0)
-            Complete(request);
+        if (_metadata.Clean)
+            Record(_metadata with { Clean = false }, then);
         else
-            _pending.Add(id, request);
+            then();
     }
 
     private void StartFlush(PendingRequest request, long id)
     {
         Unplug();
-        request.Outstanding = _members.Length;
-        foreach (var member in _members)
-            member.Tell(new FlushMember(id));
+        var members = _metadata.Slots.Where(s => s.State != MemberState.Faulty).Select(s => _roleActors[s.Role]).Where(a => !a.IsNobody()).ToList();
+        request.Outstanding = members.Count;
+        foreach (var member in members)
+            member.Tell(new FlushMember(id << kPieceBits));
         _pending[id] = request;
+        if (members.Count == 0)
+            OnPieceAnswered(id, failure: null);
+    }
+
+    private void OnStripeWorkCompleted(StripeWorkCompleted done)
+    {
+        if (!_pending.TryGetValue(done.RequestId, out var request))
+            return;
+        switch (request.Kind)
+        {
+            case RequestKind.SyncRow:
+                _pending.Remove(done.RequestId);
+                OnSyncRowAnswered(request, done.Row, done.Mismatch, failure: null);
+                break;
+            case RequestKind.Internal:
+                _pending.Remove(done.RequestId);
+                break;
+            default:
+                OnPieceAnswered(done.RequestId, failure: null);
+                break;
+        }
+    }
+
+    private void OnStripeWorkFailed(StripeWorkFailed failed)
+    {
+        if (!_pending.TryGetValue(failed.RequestId, out var request))
+            return;
+        switch (request.Kind)
+        {
+            case RequestKind.SyncRow:
+                _pending.Remove(failed.RequestId);
+                OnSyncRowAnswered(request, failed.Row, mismatch: false, failed.Reason);
+                break;
+            case RequestKind.Internal:
+                _pending.Remove(failed.RequestId);
+                _log.Warning("row {0}: {1}", failed.Row, failed.Reason);
+                break;
+            default:
+                OnPieceAnswered(failed.RequestId, failed.Reason);
+                break;
+        }
     }
 
     private void OnPieceAnswered(long id, string? failure)
@@ -227,10 +368,14 @@ public sealed partial class ArrayActor
         _bitmap = null;
         foreach (var slot in _stripes.Values)
             slot.Stripe.Tell(BitmapUnavailable.Instance);
-        while (_waiting.Count > 0)
+        var waiting = _waiting.ToList();
+        _waiting.Clear();
+        foreach (var (row, work) in waiting)
         {
-            var (_, write) = _waiting.Dequeue();
-            OnPieceAnswered(write.RequestId, _writesRefused);
+            if (work is StripeWrite write)
+                OnPieceAnswered(write.RequestId, _writesRefused);
+            else
+                _waiting.Enqueue((row, work));
         }
     }
 }

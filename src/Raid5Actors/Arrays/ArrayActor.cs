@@ -10,27 +10,40 @@ using static Raid5Actors.Arrays.ArrayProtocol;
 namespace Raid5Actors.Arrays;
 
 /// <summary>
-/// What an <see cref="ArrayActor"/> starts from. <c>Create</c> is the metadata to persist when the
-/// journal holds no array yet (create), or null to open an existing array.
+/// What an <see cref="ArrayActor"/> starts from: settings, every device store found (by device
+/// index), the metadata to persist when creating (null to open), its journal, and the open policy:
+/// <c>AllowDegraded</c> runs without a member that is missing or unusable (md's --run);
+/// <c>Force</c> also starts an array that is dirty and degraded at once (md's start_dirty_degraded).
 /// </summary>
 public sealed record ArrayActorSetup(
     Raid5Settings Settings,
-    IReadOnlyList<OpenedMember> Members,
+    IReadOnlyList<OpenedMember> Devices,
     ArrayMetadata? Create,
     string JournalPluginId,
     string SnapshotPluginId,
-    string Location);
+    string Location,
+    Func<int, string> DescribeDevice,
+    bool AllowDegraded = false,
+    bool Force = false);
 
 /// <summary>
-/// One per array: md's mddev and r5conf. Owns the array metadata (persisted), the member disk
-/// actors, the bitmap actor, the stripe cache and every request in flight.
+/// One per array: md's mddev and r5conf. Owns the array metadata (persisted: membership, event
+/// counter, clean flag, rebuild checkpoints), the member disk actors, the bitmap actor, the stripe
+/// cache, every request in flight and the sync pass in progress.
 ///
 /// Lifecycle (explicit states): Recovering -> Starting (children up, bitmap recovering) -> Running
-/// -> Stopping -> stopped; or Failed when the members do not match the metadata (nothing written).
+/// -> Stopping -> stopped; or Failed when the array cannot be assembled (nothing written).
 /// Guarantees: a request outside the device or unaligned is refused before any I/O; writes reach
-/// members only through stripe actors (one per row, so writes to a row are ordered); the stripe
-/// cache never exceeds its size, and writes waiting for a slot are queued in arrival order, never
-/// dropped; the bitmap is unplugged at the end of a burst, when too many stripes park, and on flush.
+/// members only through stripe actors (one per row, so work on a row is ordered); the stripe cache
+/// never exceeds its size and work waiting for a slot is queued in arrival order, never dropped;
+/// the bitmap is unplugged at the end of a burst, when too many stripes park, and on flush; a member
+/// that fails a write is marked faulty (event counter bumped, in the journal first and then in the
+/// superblocks of the others) and the array goes on degraded (I4).
+///
+/// Supervision: a stripe actor that throws is stopped and replaced; the new one first resyncs its
+/// row (it may have been half written) and then redoes, in order, the work the old one had not
+/// answered. A member disk actor that throws is restarted (the request that broke it is answered as
+/// failed); one that throws more than 3 times a minute is stopped and its member marked faulty.
 /// </summary>
 public sealed partial class ArrayActor : UntypedPersistentActor, IWithTimers
 {
@@ -50,19 +63,21 @@ public sealed partial class ArrayActor : UntypedPersistentActor, IWithTimers
     private readonly Raid5Settings _settings;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly List<IActorRef> _readyWaiters = [];
+    private readonly Dictionary<int, OpenedMember> _devices;
     private State _state = State.Recovering;
-    private ArrayMetadata? _metadata;
+    private ArrayMetadata _metadata = null!;
     private ArrayGeometry _geometry = null!;
-    private IActorRef[] _members = [];
     private IActorRef? _bitmap;
     private BitmapGeometry _bitmapGeometry;
     private Exception? _failure;
     private string? _writesRefused;
+    private int _pendingResyncChunks;
 
     public ArrayActor(ArrayActorSetup setup)
     {
         _setup = setup;
         _settings = setup.Settings;
+        _devices = setup.Devices.ToDictionary(d => d.Device);
         JournalPluginId = setup.JournalPluginId;
         SnapshotPluginId = setup.SnapshotPluginId;
     }
@@ -73,12 +88,17 @@ public sealed partial class ArrayActor : UntypedPersistentActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
+    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(
+        maxNrOfRetries: 3,
+        withinTimeRange: TimeSpan.FromMinutes(1),
+        localOnlyDecider: e => Sender.Path.Name.StartsWith("member-", StringComparison.Ordinal) ? Directive.Restart : Directive.Stop);
+
     protected override void OnRecover(object message)
     {
         switch (message)
         {
-            case ArrayCreated created:
-                _metadata = created.Metadata;
+            case ArrayMetadataRecorded recorded:
+                _metadata = recorded.Metadata;
                 break;
             case RecoveryCompleted:
                 Assemble();
@@ -95,6 +115,9 @@ public sealed partial class ArrayActor : UntypedPersistentActor, IWithTimers
                 return;
             case GetStatus:
                 OnGetStatus();
+                return;
+            case GetMetadata when _metadata is not null:
+                Sender.Tell(_metadata);
                 return;
         }
         switch (_state)
@@ -114,6 +137,16 @@ public sealed partial class ArrayActor : UntypedPersistentActor, IWithTimers
         }
     }
 
+    /// <summary>Persists a new metadata record, then continues (commands wait meanwhile).</summary>
+    private void Record(ArrayMetadata metadata, Action? then = null)
+    {
+        Persist(new ArrayMetadataRecorded(metadata), recorded =>
+        {
+            _metadata = recorded.Metadata;
+            then?.Invoke();
+        });
+    }
+
     private void Assemble()
     {
         if (_metadata is null && _setup.Create is null)
@@ -128,39 +161,67 @@ public sealed partial class ArrayActor : UntypedPersistentActor, IWithTimers
         }
         if (_metadata is null)
         {
-            Persist(new ArrayCreated(_setup.Create!), created =>
+            Record(_setup.Create!, () =>
             {
-                _metadata = created.Metadata;
-                _log.Info("created array {0}: {1}", _metadata.ArrayId, _setup.Location);
+                _log.Info("created array {0}: {1}", _metadata!.ArrayId, _setup.Location);
                 StartChildren();
             });
             return;
         }
-        var error = MemberValidation.Check(_metadata, _setup.Members);
-        if (error is not null)
+        var assembly = MemberValidation.Assemble(_metadata, _devices, _setup.DescribeDevice, _setup.AllowDegraded || _setup.Force, _setup.Force);
+        if (assembly.Error is not null)
         {
-            Fail(new Raid5OpenException(error));
+            Fail(assembly.Error);
             return;
         }
-        StartChildren();
+        var metadata = assembly.Metadata;
+        if (!metadata.Clean && metadata.Degraded && !_setup.Force)
+        {
+            Fail(new Raid5OpenException(
+                $"{_setup.Location} was not stopped cleanly and is degraded (member {string.Join(", ", metadata.Slots.Where(s => s.State != MemberState.InSync).Select(s => s.Role))} missing): "
+                + "the parity of the rows being written at the crash cannot be trusted to rebuild the missing member (the RAID5 write hole). "
+                + "Bring the missing member back, or open with Force to run anyway and accept that those rows may be wrong."));
+            return;
+        }
+        _needsResync = !metadata.Clean;
+        foreach (var note in assembly.Notes)
+            _log.Warning("{0}", note);
+        if (!ReferenceEquals(metadata, _metadata))
+            Record(metadata, StartChildren);
+        else
+            StartChildren();
     }
 
     private void StartChildren()
     {
-        var metadata = _metadata!;
-        _geometry = metadata.Geometry;
+        _geometry = _metadata.Geometry;
         _stripeCacheSize = _settings.StripeCacheSizeFor(_geometry);
-        _bitmapGeometry = BitmapGeometry.For(metadata.MemberDataBytes, metadata.BitmapChunkBytes);
-        _members = _setup.Members
-            .Select(m => Context.ActorOf(
-                MemberDiskActor.Props(m.Role, m.Store, metadata.DataOffsetBytes, metadata.MemberDataBytes, Raid5Settings.kMemberDispatcherId),
-                $"member-{m.Role}"))
-            .ToArray();
-        _bitmap = Context.ActorOf(
-            BitmapBatchActor.Props(kBitmapPersistenceId, _bitmapGeometry, _settings.Bitmap, Self, JournalPluginId, SnapshotPluginId),
-            "bitmap");
-        Context.Watch(_bitmap);
-        _state = State.Starting;
+        _bitmapGeometry = BitmapGeometry.For(_metadata.MemberDataBytes, _metadata.BitmapChunkBytes);
+        foreach (var slot in _metadata.Slots.Where(s => s.State != MemberState.Faulty && s.Device >= 0))
+            StartDevice(slot.Device);
+        foreach (var spare in _metadata.Spares)
+            StartDevice(spare);
+        // Stores found but not used by the array (stale or foreign devices) are closed.
+        foreach (var unused in _devices.Values.Where(d => !_deviceActors.ContainsKey(d.Device)).ToList())
+        {
+            unused.Store.Dispose();
+            _devices.Remove(unused.Device);
+        }
+        RebuildViews();
+        if (_settings.Bitmap.Enabled)
+        {
+            _bitmap = Context.ActorOf(
+                BitmapBatchActor.Props(kBitmapPersistenceId, _bitmapGeometry, _settings.Bitmap, Self, JournalPluginId, SnapshotPluginId),
+                "bitmap");
+            Context.Watch(_bitmap);
+            _state = State.Starting;
+        }
+        else
+        {
+            _state = State.Starting;
+            Self.Tell(new BitmapProtocol.BitmapReady(ActorRefs.Nobody, 0));
+        }
+        WriteSuperblocks();
     }
 
     private void Starting(object message)
@@ -168,19 +229,22 @@ public sealed partial class ArrayActor : UntypedPersistentActor, IWithTimers
         switch (message)
         {
             case BitmapProtocol.BitmapReady ready:
-                if (ready.PendingResyncChunks > 0)
-                    _log.Warning("array was not stopped cleanly: {0} bitmap chunks need a resync", ready.PendingResyncChunks);
+                _pendingResyncChunks = ready.PendingResyncChunks;
                 _state = State.Running;
                 Timers.StartPeriodicTimer(nameof(SweepIdleStripes), SweepIdleStripes.Instance, _settings.StripeIdleTimeout / 2);
                 foreach (var waiter in _readyWaiters)
                     AnswerReady(waiter);
                 _readyWaiters.Clear();
+                StartPendingSync();
                 break;
             case Terminated t when t.ActorRef.Equals(_bitmap):
                 Fail(new Raid5OpenException($"{_setup.Location}: the write-intent bitmap could not be recovered"));
                 break;
-            default:
+            case Read or Write or Flush or FailMember or RemoveMember or AddMember or StartSync or WaitForSync or ArrayProtocol.Stop:
                 Refuse(message);
+                break;
+            default:
+                OnInternal(message);
                 break;
         }
     }
@@ -190,7 +254,7 @@ public sealed partial class ArrayActor : UntypedPersistentActor, IWithTimers
         switch (_state)
         {
             case State.Running:
-                waiter.Tell(new ArrayReady(_metadata!));
+                waiter.Tell(new ArrayReady(_metadata));
                 break;
             case State.Failed or State.Stopping:
                 waiter.Tell(new ArrayOpenFailed(_failure ?? new Raid5Exception("the array is stopping")));
@@ -206,12 +270,9 @@ public sealed partial class ArrayActor : UntypedPersistentActor, IWithTimers
         _log.Error("{0}", error.Message);
         _failure = error;
         _state = State.Failed;
-        // The stores were never handed to disk actors: close them here.
-        if (_members.Length == 0)
-        {
-            foreach (var member in _setup.Members)
-                member.Store.Dispose();
-        }
+        // Stores not handed to disk actors are closed here.
+        foreach (var device in _devices.Values.Where(d => !_deviceActors.ContainsKey(d.Device)))
+            device.Store.Dispose();
         foreach (var waiter in _readyWaiters)
             AnswerReady(waiter);
         _readyWaiters.Clear();
@@ -231,7 +292,11 @@ public sealed partial class ArrayActor : UntypedPersistentActor, IWithTimers
                 write.Data.Dispose();
                 Sender.Tell(new RequestFailed(reason));
                 break;
-            case Read or Flush:
+            case AddMember add:
+                add.Device.Store.Dispose();
+                Sender.Tell(new RequestFailed(reason));
+                break;
+            case Read or Flush or FailMember or RemoveMember or StartSync or WaitForSync or GetMetadata:
                 Sender.Tell(new RequestFailed(reason));
                 break;
             case ArrayProtocol.Stop:

@@ -11,7 +11,8 @@ namespace Raid5Actors.Arrays;
 /// <see cref="MemoryMemberStoreProvider.AddBlank"/>), which must then all be the same size.
 /// Null chunk, layout and bitmap chunk take the defaults of <c>raid5.create</c> and <c>raid5.bitmap</c>.
 /// </remarks>
-public sealed record Raid5CreateOptions(int Members, long MemberBytes, int? ChunkBytes = null, Raid5Layout? Layout = null, long? BitmapChunkBytes = null);
+/// <c>Spares</c> hot spares are created beside the members (devices <c>Members</c>..<c>Members+Spares-1</c>).
+public sealed record Raid5CreateOptions(int Members, long MemberBytes, int? ChunkBytes = null, Raid5Layout? Layout = null, long? BitmapChunkBytes = null, int Spares = 0);
 
 /// <summary>
 /// Finds, checks and formats member stores before any actor starts (blocking I/O, once per open).
@@ -27,16 +28,19 @@ public static class ArrayAssembly
         if (memberCount is < ArrayGeometry.kMinMembers or > ArrayGeometry.kMaxMembers)
             throw new Raid5GeometryException(
                 $"a RAID5 array needs {ArrayGeometry.kMinMembers} to {ArrayGeometry.kMaxMembers} members, not {memberCount}");
+        if (create.Spares is < 0 or > kMaxDevices - ArrayGeometry.kMaxMembers)
+            throw new Raid5GeometryException($"spares must be between 0 and {kMaxDevices - ArrayGeometry.kMaxMembers}, not {create.Spares}");
         if (File.Exists(databasePath))
             throw new Raid5OpenException($"{folder} already holds an array ({databasePath} exists); open it or choose another folder");
         var dataOffsetBytes = MemberSuperblock.kDefaultDataOffsetBytes;
-        var memberBytes = create.MemberBytes > 0 ? create.MemberBytes : ExistingBlankSize(provider, memberCount);
+        var devices = memberCount + create.Spares;
+        var memberBytes = create.MemberBytes > 0 ? create.MemberBytes : ExistingBlankSize(provider, devices);
         var geometry = ArrayGeometry.Create(
             memberCount, create.ChunkBytes ?? settings.DefaultChunkBytes, create.Layout ?? settings.DefaultLayout,
             memberBytes - dataOffsetBytes);
         if (create.MemberBytes > 0)
         {
-            var existing = Enumerable.Range(0, memberCount).Where(provider.Exists).Select(provider.Describe).ToList();
+            var existing = Enumerable.Range(0, devices).Where(provider.Exists).Select(provider.Describe).ToList();
             if (existing.Count > 0)
                 throw new Raid5OpenException($"{folder} already holds member stores ({string.Join(", ", existing)}); refusing to overwrite them");
         }
@@ -45,17 +49,16 @@ public static class ArrayAssembly
             throw new Raid5GeometryException(
                 $"the bitmap chunk ({bitmapChunkBytes} bytes) must be a power of two no smaller than the array chunk ({geometry.ChunkBytes} bytes)");
 
-        var metadata = new ArrayMetadata(
-            Guid.NewGuid(), memberCount, geometry.ChunkBytes, geometry.Layout, geometry.MemberDataBytes,
-            dataOffsetBytes, bitmapChunkBytes, Events: 1, DateTime.UtcNow);
+        var metadata = ArrayMetadata.New(
+            memberCount, geometry.ChunkBytes, geometry.Layout, geometry.MemberDataBytes, dataOffsetBytes, bitmapChunkBytes, create.Spares);
         var members = new List<OpenedMember>();
         try
         {
-            for (var role = 0; role < memberCount; role++)
+            for (var device = 0; device < devices; device++)
             {
-                var store = create.MemberBytes > 0 ? provider.Create(role, memberBytes) : provider.Open(role);
-                var superblock = metadata.SuperblockFor(role);
-                members.Add(new OpenedMember(role, store, superblock));
+                var store = create.MemberBytes > 0 ? provider.Create(device, memberBytes) : provider.Open(device);
+                var superblock = metadata.SuperblockFor(device < memberCount ? device : -1);
+                members.Add(new OpenedMember(device, store, superblock));
                 superblock.WriteTo(store);
                 store.Flush();
             }
@@ -69,45 +72,55 @@ public static class ArrayAssembly
         return (metadata, members);
     }
 
-    /// <summary>Opens every member and reads its superblock; the array actor checks them against its metadata.</summary>
+    /// <summary>Device indexes a folder may hold: members and spares.</summary>
+    public const int kMaxDevices = 64;
+
+    /// <summary>Opens every device found and reads its superblock; the array actor matches them to its metadata.</summary>
     public static IReadOnlyList<OpenedMember> Open(string folder, string databasePath, IMemberStoreProvider provider)
     {
         if (!File.Exists(databasePath))
             throw new Raid5OpenException($"{folder} holds no array: {databasePath} is missing");
-        var members = new List<OpenedMember>();
+        var devices = new List<OpenedMember>();
         try
         {
-            var memberCount = 0;
-            for (var role = 0; role < ArrayGeometry.kMaxMembers; role++)
+            for (var device = 0; device < kMaxDevices; device++)
             {
-                if (!provider.Exists(role))
+                if (!provider.Exists(device))
                     continue;
-                var store = provider.Open(role);
-                var superblock = MemberSuperblock.ReadFrom(store);
-                members.Add(new OpenedMember(role, store, superblock));
-                memberCount = Math.Max(memberCount, superblock?.MemberCount ?? 0);
+                var store = provider.Open(device);
+                devices.Add(new OpenedMember(device, store, MemberSuperblock.ReadFrom(store)));
             }
-            if (memberCount == 0)
+            if (!devices.Any(d => d.Superblock is not null))
                 throw new Raid5OpenException($"{folder} holds no member with a Raid5Actors superblock");
-            for (var role = 0; role < memberCount; role++)
-            {
-                if (!provider.Exists(role))
-                    throw new Raid5MemberException($"member {provider.Describe(role)} is missing (the array has {memberCount} members)");
-            }
-            return members.Where(m => m.Role < memberCount).ToList();
+            return devices;
         }
         catch
         {
-            foreach (var member in members)
-                member.Store.Dispose();
+            foreach (var device in devices)
+                device.Store.Dispose();
             throw;
         }
     }
 
-    private static long ExistingBlankSize(IMemberStoreProvider provider, int memberCount)
+    /// <summary>Opens a device to add to a running array: a new blank one, or one that was a member.</summary>
+    public static OpenedMember OpenForAdd(IMemberStoreProvider provider, int device, long createBytes)
+    {
+        var store = provider.Exists(device) ? provider.Open(device) : provider.Create(device, createBytes);
+        try
+        {
+            return new OpenedMember(device, store, MemberSuperblock.ReadFrom(store));
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+    }
+
+    private static long ExistingBlankSize(IMemberStoreProvider provider, int devices)
     {
         var sizes = new List<(string Name, long Bytes)>();
-        for (var role = 0; role < memberCount; role++)
+        for (var role = 0; role < devices; role++)
         {
             if (!provider.Exists(role))
                 throw new Raid5MemberException($"member {provider.Describe(role)} is missing; give a member size to create it");

@@ -142,6 +142,12 @@ public sealed class BitmapBatchActor : UntypedPersistentActor, IWithTimers
             case GetBitmapStatus:
                 Sender.Tell(Status());
                 break;
+            case GetPinnedBits:
+                Sender.Tell(new PinnedBits(Enumerable.Range(0, _pinned.Length).Where(b => _pinned[b]).ToArray()));
+                break;
+            case ReleasePinned:
+                Array.Clear(_pinned);
+                break;
             case SaveSnapshotSuccess saved:
                 DeleteMessages(saved.Metadata.SequenceNr);
                 DeleteSnapshots(new SnapshotSelectionCriteria(saved.Metadata.SequenceNr - 1));

@@ -60,6 +60,31 @@ public static class BitmapProtocol
         }
     }
 
+    /// <summary>Which bits are pinned ("needed" or pending resync): answered with <see cref="PinnedBits"/>.</summary>
+    public sealed class GetPinnedBits
+    {
+        public static readonly GetPinnedBits Instance = new();
+
+        private GetPinnedBits()
+        {
+        }
+    }
+
+    public sealed record PinnedBits(int[] Bits);
+
+    /// <summary>
+    /// The array is whole and every pinned region has been resynced or rebuilt: pinned bits become
+    /// ordinary set bits, cleared after two idle sweeps.
+    /// </summary>
+    public sealed class ReleasePinned
+    {
+        public static readonly ReleasePinned Instance = new();
+
+        private ReleasePinned()
+        {
+        }
+    }
+
     /// <summary>Sent to the owner once the bitmap has been recovered and accepts requests.</summary>
     public sealed record BitmapReady(IActorRef Bitmap, int PendingResyncChunks);
 

@@ -3,14 +3,15 @@ using Akka.Configuration;
 namespace Raid5Actors.Bitmap;
 
 /// <summary>Tunables of the write-intent bitmap, read once from <c>raid5.bitmap</c>.</summary>
-public sealed record BitmapSettings(TimeSpan DaemonSleep, int SnapshotEveryEvents, int InitialSequence)
+public sealed record BitmapSettings(TimeSpan DaemonSleep, int SnapshotEveryEvents, int InitialSequence, bool Enabled = true)
 {
     public static BitmapSettings FromConfig(Config bitmap)
     {
         var settings = new BitmapSettings(
             bitmap.GetTimeSpan("daemon-sleep", TimeSpan.FromSeconds(5)),
             bitmap.GetInt("snapshot-every-events", 1000),
-            bitmap.GetInt("initial-sequence", 0));
+            bitmap.GetInt("initial-sequence", 0),
+            bitmap.GetBoolean("enabled", true));
         if (settings.DaemonSleep <= TimeSpan.Zero)
             throw new ConfigurationException("raid5.bitmap.daemon-sleep must be positive");
         if (settings.SnapshotEveryEvents < 1)

@@ -19,6 +19,7 @@ public sealed record Raid5Settings(
     Raid5Layout DefaultLayout,
     long BitmapChunkBytes,
     BitmapSettings Bitmap,
+    SyncSettings Sync,
     string DatabaseFile)
 {
     public const string kMemberDispatcherId = "raid5.member-dispatcher";
@@ -45,9 +46,14 @@ public sealed record Raid5Settings(
             Raid5LayoutNames.Parse(raid5.GetString("create.layout")),
             raid5.GetLong("bitmap.chunk-bytes"),
             BitmapSettings.FromConfig(raid5.GetConfig("bitmap")),
+            new SyncSettings(
+                raid5.GetLong("sync.speed-min"), raid5.GetLong("sync.speed-max"),
+                Positive(raid5.GetInt("sync.rows-in-flight"), "sync.rows-in-flight"), raid5.GetTimeSpan("sync.checkpoint-interval")),
             raid5.GetString("persistence.database-file"));
         if (settings.BitmapChunkBytes < ArrayGeometry.kPageBytes || (settings.BitmapChunkBytes & (settings.BitmapChunkBytes - 1)) != 0)
             throw new ConfigurationException($"raid5.bitmap.chunk-bytes must be a power of two of at least 4096, not {settings.BitmapChunkBytes}");
+        if (settings.Sync.SpeedMinBytes <= 0 || settings.Sync.SpeedMaxBytes < settings.Sync.SpeedMinBytes)
+            throw new ConfigurationException("raid5.sync.speed-min must be positive and no greater than raid5.sync.speed-max");
         if (settings.MaxRequestBytes % ArrayGeometry.kSectorBytes != 0)
             throw new ConfigurationException("raid5.max-request-bytes must be a multiple of 512");
         return settings;
@@ -68,3 +74,6 @@ public sealed record Raid5Settings(
         return ConfigurationFactory.ParseString(reader.ReadToEnd());
     }
 }
+
+/// <summary>Speed limits and pacing of resync, recovery, check and repair (md's sync_speed_min/max).</summary>
+public sealed record SyncSettings(long SpeedMinBytes, long SpeedMaxBytes, int RowsInFlight, TimeSpan CheckpointInterval);

@@ -15,13 +15,21 @@ namespace Raid5Actors.Disks;
 /// </summary>
 public sealed class MemberDiskActor : UntypedActor
 {
-    private readonly int _role;
+    private readonly MemberRole _role;
     private readonly IMemberStore _store;
     private readonly long _dataOffsetBytes;
     private readonly long _dataBytes;
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
-    public MemberDiskActor(int role, IMemberStore store, long dataOffsetBytes, long dataBytes)
+    /// <summary>The role a device holds, kept across restarts of its actor (one incarnation at a time uses it).</summary>
+    public sealed class MemberRole(int role)
+    {
+        public int Value { get; set; } = role;
+
+        public static implicit operator int(MemberRole role) => role.Value;
+    }
+
+    public MemberDiskActor(MemberRole role, IMemberStore store, long dataOffsetBytes, long dataBytes)
     {
         _role = role;
         _store = store;
@@ -30,6 +38,9 @@ public sealed class MemberDiskActor : UntypedActor
     }
 
     public static Props Props(int role, IMemberStore store, long dataOffsetBytes, long dataBytes, string dispatcherId) =>
+        Props(new MemberRole(role), store, dataOffsetBytes, dataBytes, dispatcherId);
+
+    public static Props Props(MemberRole role, IMemberStore store, long dataOffsetBytes, long dataBytes, string dispatcherId) =>
         Akka.Actor.Props.Create(() => new MemberDiskActor(role, store, dataOffsetBytes, dataBytes)).WithDispatcher(dispatcherId);
 
     protected override void OnReceive(object message)
@@ -44,11 +55,14 @@ public sealed class MemberDiskActor : UntypedActor
                 CheckRange(write.MemberOffsetBytes, write.Source.Length);
                 Perform(write.Tag, IoKind.Write, () => _store.Write(_dataOffsetBytes + write.MemberOffsetBytes, write.Source.Span));
                 break;
+            case AssignRole assign:
+                _role.Value = assign.Role;
+                break;
             case FlushMember flush:
                 Perform(flush.Tag, IoKind.Flush, _store.Flush);
                 break;
             case WriteSuperblock superblock:
-                Debug.Assert(superblock.Superblock.Role == _role, "superblock for another role");
+                Debug.Assert(superblock.Superblock.Role == _role.Value, "superblock for another role");
                 Perform(superblock.Tag, IoKind.Superblock, () =>
                 {
                     superblock.Superblock.WriteTo(_store);
@@ -63,6 +77,22 @@ public sealed class MemberDiskActor : UntypedActor
 
     protected override void PostStop() => _store.Dispose();
 
+    // Restarted by the array's supervisor: answer the request that broke us, so nobody waits forever.
+    // The store stays open across the restart (a new instance gets the same one), so keep it here.
+    protected override void PreRestart(Exception reason, object message)
+    {
+        var failed = message switch
+        {
+            ReadBlock r => new IoFailed(r.Tag, _role, IoKind.Read, reason.Message),
+            WriteBlock w => new IoFailed(w.Tag, _role, IoKind.Write, reason.Message),
+            FlushMember f => new IoFailed(f.Tag, _role, IoKind.Flush, reason.Message),
+            WriteSuperblock s => new IoFailed(s.Tag, _role, IoKind.Superblock, reason.Message),
+            _ => null,
+        };
+        if (failed is not null)
+            Sender.Tell(failed);
+    }
+
     private void Perform(long tag, IoKind kind, Action io)
     {
         try
@@ -71,7 +101,7 @@ public sealed class MemberDiskActor : UntypedActor
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
         {
-            _log.Warning("member {0} ({1}): {2} failed: {3}", _role, _store.Name, kind, e.Message);
+            _log.Warning("member {0} ({1}): {2} failed: {3}", _role.Value, _store.Name, kind, e.Message);
             Sender.Tell(new IoFailed(tag, _role, kind, e.Message));
             return;
         }
@@ -83,6 +113,6 @@ public sealed class MemberDiskActor : UntypedActor
     {
         if (offsetBytes < 0 || offsetBytes + lengthBytes > _dataBytes)
             throw new InvalidOperationException(
-                $"member {_role}: I/O [{offsetBytes}, {offsetBytes + lengthBytes}) outside the data area of {_dataBytes} bytes");
+                $"member {_role.Value}: I/O [{offsetBytes}, {offsetBytes + lengthBytes}) outside the data area of {_dataBytes} bytes");
     }
 }

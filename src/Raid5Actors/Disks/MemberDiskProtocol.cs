@@ -25,6 +25,9 @@ public static class MemberDiskProtocol
     /// <summary>Rewrites the member's superblock (and flushes it), e.g. after the event counter moved.</summary>
     public sealed record WriteSuperblock(long Tag, MemberSuperblock Superblock);
 
+    /// <summary>The device now holds this role (-1: spare); later answers carry it.</summary>
+    public sealed record AssignRole(int Role);
+
     public sealed record IoCompleted(long Tag, int Role, IoKind Kind);
 
     public sealed record IoFailed(long Tag, int Role, IoKind Kind, string Reason);

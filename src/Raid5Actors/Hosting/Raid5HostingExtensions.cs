@@ -49,11 +49,11 @@ public static class Raid5HostingExtensions
             if (options.CreateIfMissing is not null && !File.Exists(databasePath))
             {
                 var (metadata, members) = ArrayAssembly.Create(options.Folder, databasePath, provider, options.CreateIfMissing, settings);
-                setup = Raid5Array.Setup(settings, members, metadata, options.Name, options.Folder);
+                setup = Raid5Array.Setup(settings, members, metadata, options.Name, options.Folder, provider);
             }
             else
             {
-                setup = Raid5Array.Setup(settings, ArrayAssembly.Open(options.Folder, databasePath, provider), null, options.Name, options.Folder);
+                setup = Raid5Array.Setup(settings, ArrayAssembly.Open(options.Folder, databasePath, provider), null, options.Name, options.Folder, provider);
             }
             SqlitePersistence.PrepareDatabase(databasePath);
             var actor = system.ActorOf(ArrayActor.Props(setup), options.Name);

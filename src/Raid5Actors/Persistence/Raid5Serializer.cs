@@ -18,7 +18,7 @@ public sealed class Raid5Serializer(ExtendedActorSystem system) : SerializerWith
 {
     public const int kIdentifier = 5150;
 
-    private const string kArrayCreated = "ArrayCreated.v1";
+    private const string kArrayMetadata = "ArrayMetadata.v1";
     private const string kBitsSet = "BitsSet.v1";
     private const string kBitsCleared = "BitsCleared.v1";
     private const string kBitmapSnapshot = "BitmapSnapshot.v1";
@@ -28,7 +28,7 @@ public sealed class Raid5Serializer(ExtendedActorSystem system) : SerializerWith
         akka.actor {
           serializers { raid5 = "Raid5Actors.Persistence.Raid5Serializer, Raid5Actors" }
           serialization-bindings {
-            "Raid5Actors.Arrays.ArrayCreated, Raid5Actors" = raid5
+            "Raid5Actors.Arrays.ArrayMetadataRecorded, Raid5Actors" = raid5
             "Raid5Actors.Bitmap.IBitmapEvent, Raid5Actors" = raid5
             "Raid5Actors.Bitmap.BitmapSnapshot, Raid5Actors" = raid5
           }
@@ -40,7 +40,7 @@ public sealed class Raid5Serializer(ExtendedActorSystem system) : SerializerWith
 
     public override string Manifest(object o) => o switch
     {
-        ArrayCreated => kArrayCreated,
+        ArrayMetadataRecorded => kArrayMetadata,
         BitsSet => kBitsSet,
         BitsCleared => kBitsCleared,
         BitmapSnapshot => kBitmapSnapshot,
@@ -49,7 +49,7 @@ public sealed class Raid5Serializer(ExtendedActorSystem system) : SerializerWith
 
     public override byte[] ToBinary(object obj) => obj switch
     {
-        ArrayCreated created => WriteMetadata(created.Metadata),
+        ArrayMetadataRecorded recorded => WriteMetadata(recorded.Metadata),
         BitsSet set => WriteInts(0, set.Bits),
         BitsCleared cleared => WriteInts(0, cleared.Bits),
         BitmapSnapshot snapshot => WriteInts(snapshot.ChunkCount, snapshot.SetBits),
@@ -58,7 +58,7 @@ public sealed class Raid5Serializer(ExtendedActorSystem system) : SerializerWith
 
     public override object FromBinary(byte[] bytes, string manifest) => manifest switch
     {
-        kArrayCreated => new ArrayCreated(ReadMetadata(bytes)),
+        kArrayMetadata => new ArrayMetadataRecorded(ReadMetadata(bytes)),
         kBitsSet => new BitsSet(ReadInts(bytes, out _)),
         kBitsCleared => new BitsCleared(ReadInts(bytes, out _)),
         kBitmapSnapshot => new BitmapSnapshot(ReadHeader(bytes), ReadInts(bytes, out _)),
@@ -92,34 +92,63 @@ public sealed class Raid5Serializer(ExtendedActorSystem system) : SerializerWith
 
     private static byte[] WriteMetadata(ArrayMetadata m)
     {
-        var bytes = new byte[80];
-        var span = bytes.AsSpan();
-        m.ArrayId.TryWriteBytes(span);
-        BinaryPrimitives.WriteInt32LittleEndian(span[16..], m.MemberCount);
-        BinaryPrimitives.WriteInt32LittleEndian(span[20..], m.ChunkBytes);
-        BinaryPrimitives.WriteInt32LittleEndian(span[24..], (int)m.Layout);
-        BinaryPrimitives.WriteInt64LittleEndian(span[32..], m.MemberDataBytes);
-        BinaryPrimitives.WriteInt64LittleEndian(span[40..], m.DataOffsetBytes);
-        BinaryPrimitives.WriteInt64LittleEndian(span[48..], m.BitmapChunkBytes);
-        BinaryPrimitives.WriteInt64LittleEndian(span[56..], m.Events);
-        BinaryPrimitives.WriteInt64LittleEndian(span[64..], m.CreatedUtc.ToUniversalTime().Ticks);
-        return bytes;
+        using var stream = new MemoryStream();
+        using (var w = new BinaryWriter(stream))
+        {
+            w.Write(m.ArrayId.ToByteArray());
+            w.Write(m.MemberCount);
+            w.Write(m.ChunkBytes);
+            w.Write((int)m.Layout);
+            w.Write(m.MemberDataBytes);
+            w.Write(m.DataOffsetBytes);
+            w.Write(m.BitmapChunkBytes);
+            w.Write(m.Events);
+            w.Write(m.CreatedUtc.ToUniversalTime().Ticks);
+            w.Write(m.Clean);
+            w.Write(m.MinSuperblockEvents);
+            w.Write(m.EventsCleared);
+            w.Write(m.Slots.Count);
+            foreach (var slot in m.Slots)
+            {
+                w.Write(slot.Role);
+                w.Write(slot.Device);
+                w.Write((byte)slot.State);
+                w.Write(slot.RebuiltRows);
+                w.Write(slot.FromBitmap);
+            }
+            w.Write(m.Spares.Count);
+            foreach (var spare in m.Spares)
+                w.Write(spare);
+        }
+        return stream.ToArray();
     }
 
     private static ArrayMetadata ReadMetadata(byte[] bytes)
     {
-        if (bytes.Length != 80)
-            throw new SerializationException($"corrupt array metadata: {bytes.Length} bytes");
-        var span = bytes.AsSpan();
-        return new ArrayMetadata(
-            new Guid(span[..16]),
-            BinaryPrimitives.ReadInt32LittleEndian(span[16..]),
-            BinaryPrimitives.ReadInt32LittleEndian(span[20..]),
-            (Raid5Layout)BinaryPrimitives.ReadInt32LittleEndian(span[24..]),
-            BinaryPrimitives.ReadInt64LittleEndian(span[32..]),
-            BinaryPrimitives.ReadInt64LittleEndian(span[40..]),
-            BinaryPrimitives.ReadInt64LittleEndian(span[48..]),
-            BinaryPrimitives.ReadInt64LittleEndian(span[56..]),
-            new DateTime(BinaryPrimitives.ReadInt64LittleEndian(span[64..]), DateTimeKind.Utc));
+        try
+        {
+            using var r = new BinaryReader(new MemoryStream(bytes));
+            var id = new Guid(r.ReadBytes(16));
+            int members = r.ReadInt32(), chunk = r.ReadInt32();
+            var layout = (Raid5Layout)r.ReadInt32();
+            long dataBytes = r.ReadInt64(), dataOffset = r.ReadInt64(), bitmapChunk = r.ReadInt64(), events = r.ReadInt64();
+            var created = new DateTime(r.ReadInt64(), DateTimeKind.Utc);
+            var clean = r.ReadBoolean();
+            long minSuperblock = r.ReadInt64(), eventsCleared = r.ReadInt64();
+            var slots = new SlotRecord[r.ReadInt32()];
+            for (var i = 0; i < slots.Length; i++)
+                slots[i] = new SlotRecord(r.ReadInt32(), r.ReadInt32(), (MemberState)r.ReadByte(), r.ReadInt64(), r.ReadBoolean());
+            var spares = new int[r.ReadInt32()];
+            for (var i = 0; i < spares.Length; i++)
+                spares[i] = r.ReadInt32();
+            if (r.BaseStream.Position != bytes.Length)
+                throw new SerializationException($"corrupt array metadata: {bytes.Length - r.BaseStream.Position} trailing bytes");
+            return new ArrayMetadata(id, members, chunk, layout, dataBytes, dataOffset, bitmapChunk, events, created,
+                slots, spares, clean, minSuperblock, eventsCleared);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new SerializationException($"corrupt array metadata: truncated at {bytes.Length} bytes", e);
+        }
     }
 }

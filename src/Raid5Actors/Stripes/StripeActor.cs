@@ -1,9 +1,7 @@
-using Debug = System.Diagnostics.Debug;
 using Akka.Actor;
 using Raid5Actors.Bitmap;
 using Raid5Actors.Buffers;
 using Raid5Actors.Geometry;
-using Raid5Actors.Parity;
 using static Raid5Actors.Bitmap.BitmapProtocol;
 using static Raid5Actors.Disks.MemberDiskProtocol;
 using static Raid5Actors.Stripes.StripeProtocol;
@@ -11,71 +9,70 @@ using static Raid5Actors.Stripes.StripeProtocol;
 namespace Raid5Actors.Stripes;
 
 /// <summary>
-/// One per active row of the array (md's stripe_head and handle_stripe). Writes to the row are
-/// queued and carried out one batch at a time, in arrival order, so overlapping writes apply in
-/// the order they were sent. A batch runs analyse -> decide -> act:
-/// plan the columns (<see cref="StripeWritePlan"/>), set the bitmap bits and pre-read what the plan
-/// needs at the same time, then, once the reads are in and the bitmap batch is durable (I1), compute
-/// parity and write data and parity.
+/// One per active row of the array (md's stripe_head and handle_stripe). Work for the row (write
+/// batches, reads that rebuild a block, sync passes) is queued and done one job at a time in
+/// arrival order, so overlapping requests apply in the order they were sent and a rebuild never
+/// sees a half-written row. A write job runs analyse -> decide -> act: plan the columns
+/// (<see cref="StripeWritePlan"/>), ask the bitmap to set the bits while pre-reading, then, once the
+/// reads are in and the bitmap batch is durable (I1), compute parity and write data and parity.
 ///
-/// Owns: the queue of writes for its row and the page buffers of the batch in progress (lent to the
-/// member disks while they read or write them; returned only after every I/O has answered).
-/// The array actor stops a stripe only when it has no write outstanding.
+/// Owns: its queue, the page buffers of the job in progress (lent to member disks while they read
+/// or write them, returned only after every I/O has answered), and what it learned of member
+/// failures. A member that fails a read is rebuilt from the others and rewritten (md's read-error
+/// repair); one that fails a write is reported to the array, which marks it faulty.
 /// </summary>
-public sealed class StripeActor : UntypedActor
+public sealed partial class StripeActor : UntypedActor
 {
     private readonly ArrayGeometry _geometry;
     private readonly long _row;
-    private readonly IReadOnlyList<IActorRef> _members;
-    private readonly IActorRef _bitmap;
+    private readonly IActorRef? _bitmap;
     private readonly BitmapGeometry _bitmapGeometry;
     private readonly IActorRef _array;
-    private readonly Queue<StripeWrite> _queue = new();
+    private readonly Queue<object> _queue = new();
     private readonly ReadOnlyMemory<byte>[] _xorSources;
-    private Batch? _batch;
-    private long _nextBatchId;
+    private Job? _job;
+    private long _nextJobId;
     private bool _bitmapLost;
 
+    // Members that failed a write seen by this stripe: never read or written again here.
+    private int _failedMask;
+
+    /// <param name="bitmap">The bitmap actor, or null when the array runs without a bitmap.</param>
     public StripeActor(
-        ArrayGeometry geometry, long row, IReadOnlyList<IActorRef> members, IActorRef bitmap,
-        BitmapGeometry bitmapGeometry, IActorRef array)
+        ArrayGeometry geometry, long row, IActorRef? bitmap, BitmapGeometry bitmapGeometry, IActorRef array)
     {
         _geometry = geometry;
         _row = row;
-        _members = members;
         _bitmap = bitmap;
         _bitmapGeometry = bitmapGeometry;
         _array = array;
-        _xorSources = new ReadOnlyMemory<byte>[geometry.DataMembers];
+        _xorSources = new ReadOnlyMemory<byte>[geometry.MemberCount];
     }
 
     public static Props Props(
-        ArrayGeometry geometry, long row, IReadOnlyList<IActorRef> members, IActorRef bitmap,
-        BitmapGeometry bitmapGeometry, IActorRef array) =>
-        Akka.Actor.Props.Create(() => new StripeActor(geometry, row, members, bitmap, bitmapGeometry, array));
+        ArrayGeometry geometry, long row, IActorRef? bitmap, BitmapGeometry bitmapGeometry, IActorRef array) =>
+        Akka.Actor.Props.Create(() => new StripeActor(geometry, row, bitmap, bitmapGeometry, array));
 
-    private enum Phase
-    {
-        Preparing,
-        Writing,
-    }
-
-    private sealed class Batch(long id, List<StripeWrite> writes, StripeWritePlan plan, PooledBuffer?[] pages, (int First, int Last) bits)
+    /// <summary>State shared by every kind of job: buffers, I/O in flight, failures, the bitmap gate.</summary>
+    private abstract class Job(long id, MemberView view)
     {
         public long Id { get; } = id;
 
-        public List<StripeWrite> Writes { get; } = writes;
+        public MemberView View { get; } = view;
 
-        public StripeWritePlan Plan { get; } = plan;
-
-        /// <summary>Per member: the pages of the planned columns, or null if the member takes no part.</summary>
-        public PooledBuffer?[] Pages { get; } = pages;
-
-        public (int First, int Last) Bits { get; } = bits;
-
-        public Phase Phase { get; set; } = Phase.Preparing;
+        public PooledBuffer?[] Pages { get; set; } = [];
 
         public int IoOutstanding { get; set; }
+
+        public int ReadFailedMask { get; set; }
+
+        public int WriteFailedMask { get; set; }
+
+        public string? FirstIoFailure { get; set; }
+
+        public bool GateRequested { get; set; }
+
+        public (int First, int Last) Bits { get; set; }
 
         public int BmSeq { get; set; }
 
@@ -83,43 +80,44 @@ public sealed class StripeActor : UntypedActor
 
         public bool Released { get; set; }
 
-        public string? Failure { get; set; }
+        public bool Writing { get; set; }
     }
 
     protected override void OnReceive(object message)
     {
         switch (message)
         {
-            case StripeWrite write:
-                _queue.Enqueue(write);
-                if (_batch is null)
-                    StartBatch();
+            case StripeWrite or StripeRead or StripeSync:
+                _queue.Enqueue(message);
+                if (_job is null)
+                    StartNext();
                 break;
             case WriteStarted started:
                 OnWriteStarted(started);
                 break;
             case BatchDurable durable:
                 // Any BatchDurable(s) is true for every batch <= s, so a late one is harmless.
-                if (_batch is { StartAnswered: true, Released: false } batch && unchecked(batch.BmSeq - durable.SeqWrite) <= 0)
+                if (_job is { StartAnswered: true, Released: false } job && unchecked(job.BmSeq - durable.SeqWrite) <= 0)
                 {
-                    batch.Released = true;
+                    job.Released = true;
                     Advance();
                 }
                 break;
             case BitmapUnavailable:
                 _bitmapLost = true;
-                if (_batch is { Released: false } waiting)
+                if (_job is { GateRequested: true, Released: false } waiting)
                 {
-                    waiting.Failure ??= "the write-intent bitmap is unavailable";
-                    waiting.StartAnswered = true;
-                    Advance();
+                    waiting.FirstIoFailure ??= "the write-intent bitmap is unavailable";
+                    waiting.StartAnswered = waiting.Released = true;
+                    waiting.GateRequested = false;
+                    FailJob("the write-intent bitmap is unavailable");
                 }
                 break;
             case IoCompleted done:
-                OnIoAnswered(done.Tag, failure: null);
+                OnIoAnswered(done.Tag, done.Role, done.Kind, failure: null);
                 break;
             case IoFailed failed:
-                OnIoAnswered(failed.Tag, $"member {failed.Role} {failed.Kind.ToString().ToLowerInvariant()} failed: {failed.Reason}");
+                OnIoAnswered(failed.Tag, failed.Role, failed.Kind, $"member {failed.Role} {failed.Kind.ToString().ToLowerInvariant()} failed: {failed.Reason}");
                 break;
             default:
                 Unhandled(message);
@@ -127,170 +125,168 @@ public sealed class StripeActor : UntypedActor
         }
     }
 
-    private void StartBatch()
+    protected override void PostStop()
     {
-        var writes = new List<StripeWrite>(_queue.Count);
-        while (_queue.Count > 0)
-            writes.Add(_queue.Dequeue());
-        var plan = StripeWritePlan.Create(_geometry, _row, writes.ConvertAll(w => (w.OffsetInRowBytes, w.Data.Length)));
-        var pages = new PooledBuffer?[_geometry.MemberCount];
-        for (var member = 0; member < pages.Length; member++)
-        {
-            if (plan.MemberTakesPart(member))
-                pages[member] = PooledBuffer.Rent(plan.SpanBytes);
-        }
-        var bits = _bitmapGeometry.BitsCovering(plan.MemberOffsetBytes, plan.SpanBytes);
-        _batch = new Batch(++_nextBatchId, writes, plan, pages, bits);
-
-        if (_bitmapLost)
-        {
-            _batch.Failure = "the write-intent bitmap is unavailable";
-            _batch.StartAnswered = true;
-            Finish(_batch);
+        if (_job is null)
             return;
+        // Stopped mid-job (a crash): the row may be half written, so its bits stay "needed".
+        // Buffers still lent to member disks are left to the garbage collector, not returned.
+        if (_job.GateRequested && _bitmap is not null && !_bitmapLost)
+            _bitmap.Tell(new EndWrite(_job.Bits.First, _job.Bits.Last, Degraded: true));
+        if (_job.IoOutstanding == 0)
+            ReturnPages(_job);
+    }
+
+    private void StartNext()
+    {
+        while (_job is null && _queue.Count > 0)
+        {
+            switch (_queue.Peek())
+            {
+                case StripeWrite:
+                    StartWriteJob();
+                    break;
+                case StripeRead:
+                    StartReadJob((StripeRead)_queue.Dequeue());
+                    break;
+                case StripeSync:
+                    StartSyncJob((StripeSync)_queue.Dequeue());
+                    break;
+            }
         }
-        // Ask for the bitmap bits and pre-read in parallel: reads are allowed while parked.
-        _bitmap.Tell(new StartWrite(bits.First, bits.Last));
-        _batch.IoOutstanding = IssueIo(_batch, _batch.Plan.Reads, write: false);
-    }
-
-    private void OnWriteStarted(WriteStarted started)
-    {
-        var batch = _batch ?? throw new InvalidOperationException("WriteStarted without a batch in progress");
-        batch.BmSeq = started.BmSeq;
-        batch.StartAnswered = true;
-        batch.Released = unchecked(started.BmSeq - started.SeqWrite) <= 0;
-        if (!batch.Released)
-            _array.Tell(new StripeParked(_row));
-        Advance();
-    }
-
-    private void OnIoAnswered(long tag, string? failure)
-    {
-        var batch = _batch ?? throw new InvalidOperationException("member I/O answer without a batch in progress");
-        Debug.Assert(tag == batch.Id, "member I/O answer for another batch");
-        batch.Failure ??= failure;
-        batch.IoOutstanding--;
-        Advance();
     }
 
     private void Advance()
     {
-        var batch = _batch!;
-        if (batch.IoOutstanding > 0 || !batch.StartAnswered)
-            return;
-        if (batch.Phase == Phase.Writing || batch.Failure is not null)
+        switch (_job)
         {
-            Finish(batch);
-            return;
+            case WriteJob write:
+                AdvanceWrite(write);
+                break;
+            case ReadJob read:
+                AdvanceRead(read);
+                break;
+            case SyncJob sync:
+                AdvanceSync(sync);
+                break;
         }
-        if (!batch.Released)
-            return; // I1: parked until the bitmap batch holding our bits is durable
-        ComputeParity(batch);
-        batch.Phase = Phase.Writing;
-        batch.IoOutstanding = IssueIo(batch, batch.Plan.Writes, write: true);
     }
 
-    private int IssueIo(Batch batch, bool[,] flags, bool write)
+    private void OnIoAnswered(long tag, int role, IoKind kind, string? failure)
     {
-        var plan = batch.Plan;
+        var job = _job ?? throw new InvalidOperationException("member I/O answer without a job in progress");
+        if (tag != job.Id)
+            throw new InvalidOperationException($"member I/O answer for job {tag}, but job {job.Id} is in progress");
+        job.IoOutstanding--;
+        if (failure is not null)
+        {
+            job.FirstIoFailure ??= failure;
+            if (kind == IoKind.Write)
+            {
+                job.WriteFailedMask |= 1 << role;
+                _failedMask |= 1 << role;
+                _array.Tell(new StripeMemberFailed(_row, role, failure));
+            }
+            else
+            {
+                job.ReadFailedMask |= 1 << role;
+            }
+        }
+        Advance();
+    }
+
+    // The bitmap gate (I1): ask for the bits; member writes wait until the batch holding them is durable.
+    private void RequestGate(Job job, long memberOffsetBytes, long lengthBytes)
+    {
+        job.Bits = _bitmapGeometry.BitsCovering(memberOffsetBytes, lengthBytes);
+        if (_bitmap is null)
+        {
+            job.StartAnswered = job.Released = true; // running without a bitmap: nothing to wait for
+            return;
+        }
+        job.GateRequested = true;
+        _bitmap.Tell(new StartWrite(job.Bits.First, job.Bits.Last));
+    }
+
+    private bool GateBlocks(Job job) => job.GateRequested && !job.StartAnswered;
+
+    private void OnWriteStarted(WriteStarted started)
+    {
+        var job = _job ?? throw new InvalidOperationException("WriteStarted without a job in progress");
+        job.BmSeq = started.BmSeq;
+        job.StartAnswered = true;
+        job.Released = unchecked(started.BmSeq - started.SeqWrite) <= 0;
+        if (!job.Released)
+            _array.Tell(new StripeParked(_row));
+        Advance();
+    }
+
+    private void EndGate(Job job, bool keepBits)
+    {
+        if (job.GateRequested && _bitmap is not null && !_bitmapLost)
+            _bitmap.Tell(new EndWrite(job.Bits.First, job.Bits.Last, Degraded: keepBits));
+        job.GateRequested = false;
+    }
+
+    private int IssueRuns(Job job, bool[,] flags, int pageCount, long memberOffsetBytes, bool write, int skipMask = 0)
+    {
         var issued = 0;
         for (var member = 0; member < _geometry.MemberCount; member++)
         {
-            foreach (var (firstColumn, columns) in StripeWritePlan.Runs(flags, member, plan.PageCount))
+            if ((skipMask & (1 << member)) != 0)
+                continue;
+            foreach (var (firstColumn, columns) in StripeWritePlan.Runs(flags, member, pageCount))
             {
-                var offset = plan.MemberOffsetBytes + (long)firstColumn * ArrayGeometry.kPageBytes;
-                var pages = batch.Pages[member]!.Memory.Slice(firstColumn * ArrayGeometry.kPageBytes, columns * ArrayGeometry.kPageBytes);
-                _members[member].Tell(write
-                    ? new WriteBlock(batch.Id, offset, pages)
-                    : new ReadBlock(batch.Id, offset, pages));
+                var offset = memberOffsetBytes + (long)firstColumn * ArrayGeometry.kPageBytes;
+                var pages = job.Pages[member]!.Memory.Slice(firstColumn * ArrayGeometry.kPageBytes, columns * ArrayGeometry.kPageBytes);
+                Issue(job, member, offset, pages, write);
                 issued++;
             }
         }
         return issued;
     }
 
-    private void ComputeParity(Batch batch)
+    private void Issue(Job job, int member, long memberOffsetBytes, Memory<byte> pages, bool write)
     {
-        var plan = batch.Plan;
-        var parity = batch.Pages[plan.ParityMember]!.Span;
-
-        // Read-modify-write columns: take the old data out of the old parity first.
-        for (var column = 0; column < plan.PageCount; column++)
-        {
-            if (plan.Modes[column] != StripeWritePlan.ColumnMode.ReadModifyWrite)
-                continue;
-            var page = column * ArrayGeometry.kPageBytes;
-            for (var d = 0; d < _geometry.DataMembers; d++)
-            {
-                if (plan.Cover[d, column] != 0)
-                    XorParity.Accumulate(parity.Slice(page, ArrayGeometry.kPageBytes), PageOf(batch, d, page));
-            }
-        }
-
-        // Lay the new data over the pages, in arrival order so a later overlapping write wins.
-        foreach (var write in batch.Writes)
-            Overlay(batch, write);
-
-        for (var column = 0; column < plan.PageCount; column++)
-        {
-            var page = column * ArrayGeometry.kPageBytes;
-            var target = parity.Slice(page, ArrayGeometry.kPageBytes);
-            switch (plan.Modes[column])
-            {
-                case StripeWritePlan.ColumnMode.ReadModifyWrite:
-                    for (var d = 0; d < _geometry.DataMembers; d++)
-                    {
-                        if (plan.Cover[d, column] != 0)
-                            XorParity.Accumulate(target, PageOf(batch, d, page));
-                    }
-                    break;
-                case StripeWritePlan.ColumnMode.FullStripe or StripeWritePlan.ColumnMode.ReconstructWrite:
-                    for (var d = 0; d < _geometry.DataMembers; d++)
-                        _xorSources[d] = batch.Pages[_geometry.DataMember(_row, d)]!.Memory.Slice(page, ArrayGeometry.kPageBytes);
-                    XorParity.Compute(target, _xorSources);
-                    break;
-            }
-        }
-        Array.Clear(_xorSources);
+        job.View.Members[member].Tell(write ? new WriteBlock(job.Id, memberOffsetBytes, pages) : new ReadBlock(job.Id, memberOffsetBytes, pages));
+        job.IoOutstanding++;
     }
 
-    private ReadOnlySpan<byte> PageOf(Batch batch, int dataIndex, int page) =>
-        batch.Pages[_geometry.DataMember(_row, dataIndex)]!.Span.Slice(page, ArrayGeometry.kPageBytes);
-
-    private void Overlay(Batch batch, StripeWrite write)
+    private static void ReturnPages(Job job)
     {
-        var chunk = _geometry.ChunkBytes;
-        var firstByte = batch.Plan.FirstPage * ArrayGeometry.kPageBytes;
-        var source = write.Data.Span;
-        var pos = write.OffsetInRowBytes;
-        while (!source.IsEmpty)
-        {
-            var inChunk = pos % chunk;
-            var length = Math.Min(source.Length, chunk - inChunk);
-            var member = _geometry.DataMember(_row, pos / chunk);
-            source[..length].CopyTo(batch.Pages[member]!.Span[(inChunk - firstByte)..]);
-            source = source[length..];
-            pos += length;
-        }
-    }
-
-    private void Finish(Batch batch)
-    {
-        // A write phase that failed part-way may have left the row inconsistent: keep its bits (I2, I3).
-        var partial = batch.Failure is not null && batch.Phase == Phase.Writing;
-        if (!_bitmapLost)
-            _bitmap.Tell(new EndWrite(batch.Bits.First, batch.Bits.Last, Degraded: partial));
-        foreach (var write in batch.Writes)
-        {
-            _array.Tell(batch.Failure is null
-                ? new StripeWriteCompleted(write.RequestId, _row)
-                : new StripeWriteFailed(write.RequestId, _row, batch.Failure));
-        }
-        foreach (var pages in batch.Pages)
+        foreach (var pages in job.Pages)
             pages?.Dispose();
-        _batch = null;
-        if (_queue.Count > 0)
-            StartBatch();
+        job.Pages = [];
     }
+
+    private void FailJob(string reason)
+    {
+        var job = _job!;
+        if (job.IoOutstanding > 0)
+            return; // finish once every lent buffer is back
+        switch (job)
+        {
+            case WriteJob write:
+                FinishWrite(write, reason);
+                break;
+            case ReadJob read:
+                FinishRead(read, reason);
+                break;
+            case SyncJob sync:
+                FinishSync(sync, reason, mismatch: false);
+                break;
+        }
+    }
+
+    private void EndJob(Job job)
+    {
+        ReturnPages(job);
+        _job = null;
+        StartNext();
+    }
+
+    private static int LowestRole(int mask) => mask == 0 ? -1 : System.Numerics.BitOperations.TrailingZeroCount(mask);
+
+    private static string Roles(int mask) =>
+        string.Join(" and ", Enumerable.Range(0, 32).Where(r => (mask & (1 << r)) != 0));
 }

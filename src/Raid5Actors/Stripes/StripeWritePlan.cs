@@ -1,15 +1,24 @@
-using System.Diagnostics;
+using Debug = System.Diagnostics.Debug;
 using Raid5Actors.Geometry;
 
 namespace Raid5Actors.Stripes;
 
 /// <summary>
 /// How one batch of writes to a row is carried out, decided per 4 KiB column of the row the way
-/// md's handle_stripe_dirtying decides per stripe_head: a column whose data blocks are all fully
-/// overwritten reads nothing; otherwise read-modify-write (read the old data being replaced and
-/// the old parity) is chosen when it needs fewer member reads than reconstruct-write (read every
-/// data block not fully overwritten), and reconstruct-write on a tie, as md does.
-/// Pure code: it only says which pages of which members to read, combine and write.
+/// md's handle_stripe_dirtying decides per stripe_head:
+/// <list type="bullet">
+/// <item>all data blocks of the column fully overwritten: read nothing (full-stripe write);</item>
+/// <item>otherwise read-modify-write (read the old data being replaced and the old parity) when it
+/// needs fewer member reads than reconstruct-write (read every data block not fully overwritten),
+/// and reconstruct-write on a tie, as md does;</item>
+/// <item>degraded, parity missing: write the data alone (reading only what partial pages need);</item>
+/// <item>degraded, a data member missing: if it is fully overwritten, reconstruct-write without it;
+/// otherwise read every survivor, rebuild its old page by XOR, then recompute parity from all data
+/// (the missing member's new data is "folded into parity").</item>
+/// </list>
+/// A member under repair (it failed a read but is alive) is planned as missing for reads, and its
+/// pages are written back once rebuilt: md's read-error repair. Pure code: it only says which pages
+/// of which members to read, rebuild, combine and write.
 /// </summary>
 public sealed class StripeWritePlan
 {
@@ -19,18 +28,24 @@ public sealed class StripeWritePlan
         FullStripe,
         ReadModifyWrite,
         ReconstructWrite,
+        /// <summary>Rebuild the absent data member's page from the survivors, then as reconstruct-write.</summary>
+        RebuildThenReconstruct,
+        /// <summary>Parity is missing: write the data, reading only the pages it covers in part.</summary>
+        DataOnly,
     }
 
     private const int kSectorsPerPage = ArrayGeometry.kPageBytes / ArrayGeometry.kSectorBytes;
     private const byte kFullPage = (1 << kSectorsPerPage) - 1;
 
-    private StripeWritePlan(ArrayGeometry geometry, long row, int firstPage, int pageCount)
+    private StripeWritePlan(ArrayGeometry geometry, long row, int firstPage, int pageCount, int absentRole, bool repair)
     {
         Geometry = geometry;
         Row = row;
         FirstPage = firstPage;
         PageCount = pageCount;
         ParityMember = geometry.ParityMember(row);
+        AbsentRole = absentRole;
+        RepairAbsent = repair;
         Cover = new byte[geometry.DataMembers, pageCount];
         Modes = new ColumnMode[pageCount];
         Reads = new bool[geometry.MemberCount, pageCount];
@@ -42,6 +57,15 @@ public sealed class StripeWritePlan
     public long Row { get; }
 
     public int ParityMember { get; }
+
+    /// <summary>The member not read in this plan (missing, or under repair); -1 when all are present.</summary>
+    public int AbsentRole { get; }
+
+    /// <summary>The absent member is alive: write its rebuilt pages back (read-error repair).</summary>
+    public bool RepairAbsent { get; }
+
+    /// <summary>True when the absent member is missing, not repaired: the batch leaves its bits "needed".</summary>
+    public bool Degraded => AbsentRole >= 0 && !RepairAbsent;
 
     /// <summary>First page (4 KiB column) of the chunk touched by the batch.</summary>
     public int FirstPage { get; }
@@ -68,8 +92,11 @@ public sealed class StripeWritePlan
 
     public int CountWrites() => Count(Writes);
 
+    /// <summary>Whether the member needs page buffers: it is read, written, or rebuilt in memory.</summary>
     public bool MemberTakesPart(int member)
     {
+        if (member == AbsentRole && member != ParityMember)
+            return true;
         for (var c = 0; c < PageCount; c++)
         {
             if (Reads[member, c] || Writes[member, c])
@@ -79,7 +106,10 @@ public sealed class StripeWritePlan
     }
 
     /// <summary>Plans writes given as (offset in the row's logical data, length), sector aligned.</summary>
-    public static StripeWritePlan Create(ArrayGeometry geometry, long row, IReadOnlyList<(int OffsetInRowBytes, int LengthBytes)> writes)
+    /// <param name="absentRole">A member that must not be read (missing or under repair), or -1.</param>
+    /// <param name="repair">The absent member is alive and its rebuilt pages are written back.</param>
+    public static StripeWritePlan Create(
+        ArrayGeometry geometry, long row, IReadOnlyList<(int OffsetInRowBytes, int LengthBytes)> writes, int absentRole = -1, bool repair = false)
     {
         Debug.Assert(writes.Count > 0, "a plan needs at least one write");
         var chunk = geometry.ChunkBytes;
@@ -96,7 +126,7 @@ public sealed class StripeWritePlan
             first = Math.Min(first, crosses ? 0 : startInChunk / ArrayGeometry.kPageBytes);
             last = Math.Max(last, crosses ? chunk / ArrayGeometry.kPageBytes - 1 : endInChunk / ArrayGeometry.kPageBytes);
         }
-        var plan = new StripeWritePlan(geometry, row, first, last - first + 1);
+        var plan = new StripeWritePlan(geometry, row, first, last - first + 1, absentRole, repair);
         foreach (var (offset, length) in writes)
             plan.MarkCover(offset, length);
         plan.Decide();
@@ -118,6 +148,7 @@ public sealed class StripeWritePlan
 
     private void Decide()
     {
+        var absentData = AbsentRole >= 0 ? Geometry.DataIndexOf(Row, AbsentRole) : -1;
         for (var c = 0; c < PageCount; c++)
         {
             int touched = 0, full = 0;
@@ -130,11 +161,7 @@ public sealed class StripeWritePlan
             }
             if (touched == 0)
                 continue;
-            var rcwReads = Geometry.DataMembers - full;
-            var rmwReads = touched + 1;
-            Modes[c] = rcwReads == 0 ? ColumnMode.FullStripe
-                : rmwReads < rcwReads ? ColumnMode.ReadModifyWrite
-                : ColumnMode.ReconstructWrite;
+            Modes[c] = ChooseMode(c, touched, full, absentData);
             for (var d = 0; d < Geometry.DataMembers; d++)
             {
                 var member = Geometry.DataMember(Row, d);
@@ -143,13 +170,39 @@ public sealed class StripeWritePlan
                 {
                     ColumnMode.ReadModifyWrite => cover != 0,
                     ColumnMode.ReconstructWrite => cover != kFullPage,
+                    ColumnMode.RebuildThenReconstruct => true,
+                    ColumnMode.DataOnly => cover != 0 && cover != kFullPage,
                     _ => false,
-                };
-                Writes[member, c] = cover != 0;
+                } && member != AbsentRole;
+                Writes[member, c] = cover != 0 || (member == AbsentRole && RepairAbsent);
             }
-            Reads[ParityMember, c] = Modes[c] == ColumnMode.ReadModifyWrite;
+            Reads[ParityMember, c] = Modes[c] is ColumnMode.ReadModifyWrite or ColumnMode.RebuildThenReconstruct;
             Writes[ParityMember, c] = true;
+            if (AbsentRole >= 0 && !RepairAbsent)
+                Writes[AbsentRole, c] = false; // a missing member is never written
         }
+    }
+
+    private ColumnMode ChooseMode(int column, int touched, int full, int absentData)
+    {
+        if (AbsentRole == ParityMember)
+        {
+            if (!RepairAbsent)
+                return ColumnMode.DataOnly;
+            return full == Geometry.DataMembers ? ColumnMode.FullStripe : ColumnMode.ReconstructWrite;
+        }
+        if (absentData >= 0)
+        {
+            // Reconstruct-write needs no data from a member whose page is entirely new.
+            return Cover[absentData, column] == kFullPage
+                ? (full == Geometry.DataMembers ? ColumnMode.FullStripe : ColumnMode.ReconstructWrite)
+                : ColumnMode.RebuildThenReconstruct;
+        }
+        var rcwReads = Geometry.DataMembers - full;
+        var rmwReads = touched + 1;
+        return rcwReads == 0 ? ColumnMode.FullStripe
+            : rmwReads < rcwReads ? ColumnMode.ReadModifyWrite
+            : ColumnMode.ReconstructWrite;
     }
 
     /// <summary>Consecutive runs of columns flagged in <paramref name="flags"/> for one member.</summary>
@@ -170,7 +223,7 @@ public sealed class StripeWritePlan
         }
     }
 
-    private int Count(bool[,] flags)
+    private static int Count(bool[,] flags)
     {
         var n = 0;
         foreach (var f in flags)

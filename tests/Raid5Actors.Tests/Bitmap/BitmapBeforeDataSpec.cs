@@ -25,6 +25,7 @@ public sealed class BitmapBeforeDataSpec : Akka.TestKit.Xunit2.TestKit
     private static readonly TimeSpan kQuietPeriod = TimeSpan.FromMilliseconds(300);
 
     private readonly JournalGate _gate;
+    private MemberView _view = null!;
     private readonly ArrayGeometry _geometry = ArrayGeometry.Create(3, kChunkBytes, Raid5Layout.LeftSymmetric, kMemberDataBytes);
     private readonly BitmapGeometry _bitmapGeometry = BitmapGeometry.For(kMemberDataBytes, kChunkBytes);
 
@@ -52,7 +53,7 @@ public sealed class BitmapBeforeDataSpec : Akka.TestKit.Xunit2.TestKit
         _gate.Close();
 
         // One page of data chunk 0: reconstruct-write, so the stripe pre-reads the peer data page.
-        stripe.Tell(new StripeWrite(RequestId: 1, OffsetInRowBytes: 0, data));
+        stripe.Tell(new StripeWrite(RequestId: 1, OffsetInRowBytes: 0, data, _view));
         var read = members[peerMember].ExpectMsg<ReadBlock>();
         Assert.Equal(memberOffset, read.MemberOffsetBytes);
         Assert.Equal(ArrayGeometry.kPageBytes, read.Destination.Length);
@@ -97,7 +98,7 @@ public sealed class BitmapBeforeDataSpec : Akka.TestKit.Xunit2.TestKit
 
         members[dataMember].Reply(new IoCompleted(dataWrite.Tag, dataMember, IoKind.Write));
         members[parityMember].Reply(new IoCompleted(parityWrite.Tag, parityMember, IoKind.Write));
-        Assert.Equal(new StripeWriteCompleted(1, kRow), array.ExpectMsg<StripeWriteCompleted>());
+        Assert.Equal(new StripeWorkCompleted(1, kRow), array.ExpectMsg<StripeWorkCompleted>());
         AwaitAssert(() => Assert.Equal(0, Status(bitmap).ParkedStripes));
     }
 
@@ -110,14 +111,14 @@ public sealed class BitmapBeforeDataSpec : Akka.TestKit.Xunit2.TestKit
         var parityMember = _geometry.ParityMember(kRow);
 
         // A full-row write reads nothing: the stripe goes straight to waiting on the bitmap.
-        stripe.Tell(new StripeWrite(1, 0, Pattern((int)_geometry.RowDataBytes, seed: 1)));
+        stripe.Tell(new StripeWrite(1, 0, Pattern((int)_geometry.RowDataBytes, seed: 1), _view));
         array.ExpectMsg<StripeParked>();
         bitmap.Tell(Unplug.Instance);
         AnswerWrites(members, [dataMember, peerMember, parityMember]);
-        array.ExpectMsg<StripeWriteCompleted>();
+        array.ExpectMsg<StripeWorkCompleted>();
 
         _gate.Close();
-        stripe.Tell(new StripeWrite(2, 0, Pattern((int)_geometry.RowDataBytes, seed: 2)));
+        stripe.Tell(new StripeWrite(2, 0, Pattern((int)_geometry.RowDataBytes, seed: 2), _view));
         array.ExpectMsg<StripeParked>();
         members[dataMember].ExpectNoMsg(kQuietPeriod);
         AssertNoMessages(members);
@@ -125,7 +126,7 @@ public sealed class BitmapBeforeDataSpec : Akka.TestKit.Xunit2.TestKit
         // The bit is already durable: the unplug releases the stripe without another journal write.
         bitmap.Tell(Unplug.Instance);
         AnswerWrites(members, [dataMember, peerMember, parityMember]);
-        Assert.Equal(2, array.ExpectMsg<StripeWriteCompleted>().RequestId);
+        Assert.Equal(2, array.ExpectMsg<StripeWorkCompleted>().RequestId);
         Assert.Equal(0, _gate.Held);
         Assert.Single(_gate.Written);
         var status = Status(bitmap);
@@ -143,8 +144,9 @@ public sealed class BitmapBeforeDataSpec : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(0, owner.ExpectMsg<BitmapReady>(kStartTimeout).PendingResyncChunks);
         var members = Enumerable.Range(0, _geometry.MemberCount).Select(m => CreateTestProbe($"member-{m}")).ToArray();
         var array = CreateTestProbe("array");
+        _view = new MemberView(members.Select(m => m.Ref).ToArray(), MissingMask: 0);
         stripe = Sys.ActorOf(
-            StripeActor.Props(_geometry, kRow, members.Select(m => m.Ref).ToArray(), bitmap, _bitmapGeometry, array),
+            StripeActor.Props(_geometry, kRow, bitmap, _bitmapGeometry, array),
             $"stripe-{kRow}");
         return (bitmap, members, array);
     }

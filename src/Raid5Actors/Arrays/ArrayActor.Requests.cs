@@ -20,6 +20,7 @@ public sealed partial class ArrayActor
         Flush,
         SyncRow,
         Internal,
+        FlushBeforeClear,
     }
 
     /// <summary>One chunk-sized piece of a read, kept so that a failed member read can be redone through the stripe.</summary>
@@ -41,6 +42,11 @@ public sealed partial class ArrayActor
         public string? Failure { get; set; }
 
         public List<ReadPiece>? Pieces { get; set; }
+
+        /// <summary>Roles whose flush failed: a flush stands only while at most one role lacks it.</summary>
+        public int FlushFailedMask { get; set; }
+
+        public int Generation { get; init; }
 
         public long Row { get; init; }
     }
@@ -133,6 +139,9 @@ public sealed partial class ArrayActor
             case BitmapProtocol.BitmapStatus status:
                 OnBitmapStatus(status);
                 break;
+            case BitmapProtocol.FlushBeforeClear flush:
+                StartFlush(new PendingRequest(RequestKind.FlushBeforeClear, Sender, null, fua: false) { Generation = flush.Generation }, ++_nextRequestId);
+                break;
             case BitmapProtocol.PinnedBits pinned:
                 OnPinnedBits(pinned);
                 break;
@@ -218,9 +227,13 @@ public sealed partial class ArrayActor
         }
         if (failed.Kind == IoKind.Flush)
         {
-            // The member may not hold what it acknowledged: it cannot be trusted any more.
+            // The member may not hold what it acknowledged: it cannot be trusted any more. The flush
+            // still stands while the others hold everything (at most one role lacks it).
             OnMemberFailed(failed.Role, $"flush failed: {failed.Reason}");
-            OnPieceAnswered(id, failure: null);
+            request.FlushFailedMask |= 1 << failed.Role;
+            var lacking = request.FlushFailedMask | _missingMask;
+            var lost = System.Numerics.BitOperations.PopCount((uint)lacking) >= 2;
+            OnPieceAnswered(id, lost ? $"flush failed on members {string.Join(" and ", Enumerable.Range(0, 32).Where(r => (lacking & (1 << r)) != 0))}: {failed.Reason}" : null);
             return;
         }
         OnPieceAnswered(id, $"member {failed.Role} {failed.Kind.ToString().ToLowerInvariant()} failed: {failed.Reason}");
@@ -330,8 +343,10 @@ public sealed partial class ArrayActor
                 break;
             default:
                 OnPieceAnswered(done.RequestId, failure: null);
-                break;
+                return;
         }
+        if (_state == State.Stopping)
+            ContinueStop();
     }
 
     private void OnStripeWorkFailed(StripeWorkFailed failed)
@@ -350,8 +365,10 @@ public sealed partial class ArrayActor
                 break;
             default:
                 OnPieceAnswered(failed.RequestId, failed.Reason);
-                break;
+                return;
         }
+        if (_state == State.Stopping)
+            ContinueStop();
     }
 
     private void OnPieceAnswered(long id, string? failure)
@@ -374,7 +391,11 @@ public sealed partial class ArrayActor
 
     private void Complete(PendingRequest request)
     {
-        if (request.Failure is not null)
+        if (request.Kind == RequestKind.FlushBeforeClear)
+        {
+            request.ReplyTo.Tell(new BitmapProtocol.MembersFlushed(request.Generation, Durable: request.Failure is null && request.FlushFailedMask == 0));
+        }
+        else if (request.Failure is not null)
         {
             request.Buffer?.Dispose();
             request.ReplyTo.Tell(new RequestFailed(new Raid5IoException(request.Failure)));

@@ -168,6 +168,12 @@ public sealed partial class ArrayActor
         _log.Warning("stripe of row {0} crashed; replacing it and redoing {1} unanswered requests", slot.Row, slot.Sent.Count);
         slot.Stripe = NewStripe(slot.Row);
         _stripeOfActor.Add(slot.Stripe, slot);
+        if (slot.IdleNode is not null)
+        {
+            _idleStripes.Remove(slot.IdleNode);
+            slot.IdleNode = null;
+        }
+        slot.IdleSweeps = 0;
         var view = ViewFor(slot.Row);
         if (view.MissingMask == 0)
         {
@@ -178,5 +184,7 @@ public sealed partial class ArrayActor
         }
         foreach (var work in slot.Sent.Skip(view.MissingMask == 0 ? 1 : 0))
             slot.Stripe.Tell(work);
+        if (slot.Sent.Count == 0)
+            slot.IdleNode = _idleStripes.AddLast(slot.Row);
     }
 }

@@ -184,7 +184,8 @@ public sealed partial class ArrayActor
 
     private void OnWaitForSync()
     {
-        if (_sync is null)
+        // A pass about to start (waiting for the bitmap's pinned bits) counts as running.
+        if (_sync is null && _pinnedBitsWaiters.Count == 0)
             Sender.Tell(new SyncIdle(_lastSync, _lastSyncFailure));
         else
             _syncWaiters.Add(Sender);

@@ -88,7 +88,16 @@ public static class ArrayAssembly
                 if (!provider.Exists(device))
                     continue;
                 var store = provider.Open(device);
-                devices.Add(new OpenedMember(device, store, MemberSuperblock.ReadFrom(store)));
+                try
+                {
+                    devices.Add(new OpenedMember(device, store, MemberSuperblock.ReadFrom(store)));
+                }
+                catch (IOException e) when (e is not Raid5MemberException)
+                {
+                    // A device that cannot even be read is missing for the array (AllowDegraded runs without it).
+                    store.Dispose();
+                    Serilog.Log.Warning("device {Device} cannot be read and is left out: {Error}", provider.Describe(device), e.Message);
+                }
             }
             if (!devices.Any(d => d.Superblock is not null))
                 throw new Raid5OpenException($"{folder} holds no member with a Raid5Actors superblock");

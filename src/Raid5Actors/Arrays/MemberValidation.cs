@@ -51,12 +51,38 @@ public static class MemberValidation
         }
         if (spares.Length != metadata.Spares.Count)
             result = result with { Spares = spares };
+        if (result.Failed && force)
+            result = TakeBackFaulty(result, devices, notes);
         if (result.Failed && !force)
         {
             var missing = string.Join(" and ", result.Slots.Where(s => s.State != MemberState.InSync).Select(s => s.Role));
             return new Outcome(metadata, new Raid5OpenException($"the array cannot run: members {missing} are missing, more than RAID5 survives. {string.Join("; ", notes)}"), notes);
         }
         return new Outcome(result, null, notes);
+    }
+
+    /// <summary>
+    /// md's assemble --force: when too many roles are faulty to run, take back the faulty members
+    /// that still carry this array's superblock for their role, freshest event count first, until
+    /// at most one role is missing. Their data may miss the last writes, so the array is marked dirty.
+    /// </summary>
+    private static ArrayMetadata TakeBackFaulty(ArrayMetadata metadata, IReadOnlyDictionary<int, OpenedMember> devices, List<string> notes)
+    {
+        var candidates = metadata.Slots
+            .Where(s => s.State == MemberState.Faulty && s.Device >= 0 && devices.ContainsKey(s.Device))
+            .Select(s => (Slot: s, Superblock: devices[s.Device].Superblock, Store: devices[s.Device].Store))
+            .Where(c => c.Superblock is { } sb && sb.ArrayId == metadata.ArrayId && sb.Role == c.Slot.Role && c.Store.LengthBytes >= sb.RequiredLengthBytes)
+            .OrderByDescending(c => c.Superblock!.Events)
+            .ToList();
+        var result = metadata;
+        foreach (var (slot, superblock, store) in candidates)
+        {
+            if (result.MissingCount <= 1)
+                break;
+            result = result.WithSlot(slot with { State = MemberState.InSync, RebuiltRows = 0, FromBitmap = false });
+            notes.Add($"forced: faulty member {store.Name} (role {slot.Role}, events {superblock!.Events}) taken back in sync");
+        }
+        return ReferenceEquals(result, metadata) ? metadata : result.Bumped() with { Clean = false };
     }
 
     private static string? CheckInSync(ArrayMetadata metadata, SlotRecord slot, IReadOnlyDictionary<int, OpenedMember> devices, Func<int, string> describe)

@@ -52,6 +52,8 @@ public sealed class BitmapBatchActor : UntypedPersistentActor, IWithTimers
     private int _seqWrite;
     private bool _writeInFlight;
     private int _eventsSinceSnapshot;
+    private List<int>? _clearCandidates;
+    private int _flushGeneration;
 
     public BitmapBatchActor(
         string persistenceId, BitmapGeometry geometry, BitmapSettings settings, IActorRef owner,
@@ -131,10 +133,14 @@ public sealed class BitmapBatchActor : UntypedPersistentActor, IWithTimers
                 MaybeStartBatchWrite();
                 break;
             case DaemonSweep:
-                OnDaemonSweep(quiesce: false);
+                OnDaemonSweep();
+                break;
+            case MembersFlushed flushed:
+                OnMembersFlushed(flushed);
                 break;
             case Quiesce:
-                OnDaemonSweep(quiesce: true);
+                // The owner flushed every member before asking: idle bits can go at once.
+                Clear(_setBits.Where(Clearable).ToList());
                 var requester = Sender;
                 // Answered after the clear is durable: PersistAsync handlers and Defer run in order.
                 DeferAsync(Quiesced.Instance, q => requester.Tell(q));
@@ -237,29 +243,52 @@ public sealed class BitmapBatchActor : UntypedPersistentActor, IWithTimers
         });
     }
 
-    private void OnDaemonSweep(bool quiesce)
+    // md's daemon: an idle bit goes 2 -> 1 -> 0 over two sweeps. Before it is cleared, the members
+    // are flushed, so the writes it covered are durable and not only in a disk's write cache (I3).
+    private void OnDaemonSweep()
     {
-        List<int>? cleared = null;
+        List<int>? candidates = null;
         foreach (var bit in _setBits)
         {
-            if (_writers[bit] > 0 || _pinned[bit])
+            if (!Clearable(bit))
                 continue;
-            _idleSweeps[bit]++;
-            if (!quiesce && _idleSweeps[bit] < 2)
-                continue;
-            (cleared ??= []).Add(bit);
+            if (_idleSweeps[bit] < 2)
+                _idleSweeps[bit]++;
+            if (_idleSweeps[bit] >= 2)
+                (candidates ??= []).Add(bit);
         }
-        if (cleared is null)
+        if (candidates is null || _clearCandidates is not null)
+            return; // nothing to clear, or a flush for the previous candidates is still out
+        _clearCandidates = candidates;
+        _owner.Tell(new FlushBeforeClear(++_flushGeneration));
+    }
+
+    private void OnMembersFlushed(MembersFlushed flushed)
+    {
+        if (flushed.Generation != _flushGeneration || _clearCandidates is not { } candidates)
             return;
-        foreach (var bit in cleared)
+        _clearCandidates = null;
+        if (!flushed.Durable)
+            return; // a member may not hold those writes: keep the bits
+        // A StartWrite since the flush request reset the bit's sweeps: it stays.
+        Clear(candidates.Where(bit => _set[bit] && Clearable(bit) && _idleSweeps[bit] >= 2).ToList());
+    }
+
+    private bool Clearable(int bit) => _writers[bit] == 0 && !_pinned[bit];
+
+    private void Clear(List<int> bits)
+    {
+        if (bits.Count == 0)
+            return;
+        foreach (var bit in bits)
         {
             _set[bit] = false;
             _idleSweeps[bit] = 0;
             _setBits.Remove(bit);
             _dirty.Remove(bit);
         }
-        cleared.Sort();
-        PersistAsync(new BitsCleared([.. cleared]), c =>
+        bits.Sort();
+        PersistAsync(new BitsCleared([.. bits]), c =>
         {
             // Journal order is event order: a later BitsSet for the same bit lands after this.
             foreach (var bit in c.Bits)

@@ -85,6 +85,16 @@ public static class BitmapProtocol
         }
     }
 
+    /// <summary>
+    /// To the owner: flush every member, then answer <see cref="MembersFlushed"/>. A bit may be
+    /// cleared only once the writes it covered are durable on the members, not merely acknowledged
+    /// into a disk's cache (md writes its cleared bitmap with a preflush for the same reason).
+    /// </summary>
+    public sealed record FlushBeforeClear(int Generation);
+
+    /// <summary><c>Durable</c>: every member completed its flush.</summary>
+    public sealed record MembersFlushed(int Generation, bool Durable);
+
     /// <summary>Sent to the owner once the bitmap has been recovered and accepts requests.</summary>
     public sealed record BitmapReady(IActorRef Bitmap, int PendingResyncChunks);
 

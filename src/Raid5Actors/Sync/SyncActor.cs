@@ -59,7 +59,8 @@ public sealed class SyncActor : UntypedActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    private double Capacity => (double)_settings.RowsInFlight * _rowBytes;
+    // Enough for a full window of rows, and for a tick's worth at the top speed.
+    private double Capacity => Math.Max((double)_settings.RowsInFlight * _rowBytes, _settings.SpeedMaxBytes * kTickInterval.TotalSeconds);
 
     protected override void PreStart()
     {

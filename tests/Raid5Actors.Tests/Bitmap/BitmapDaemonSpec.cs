@@ -49,7 +49,7 @@ public sealed class BitmapDaemonSpec : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(["set 3"], _gate.WrittenEvents);
 
         Sweep();
-        Assert.Equal(0, Status(bitmap).SetChunks);
+        AwaitAssert(() => Assert.Equal(0, Status(bitmap).SetChunks));
         AwaitAssert(() => Assert.Equal(0, Status(bitmap).DurableChunks));
         Assert.Equal(["set 3", "cleared 3"], _gate.WrittenEvents);
     }
@@ -123,9 +123,65 @@ public sealed class BitmapDaemonSpec : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(["set 7"], _gate.WrittenEvents);
     }
 
-    private IActorRef StartBitmap()
+    [Fact]
+    public void An_idle_bit_is_cleared_only_after_the_members_flushed()
     {
         var owner = CreateTestProbe("owner");
+        var bitmap = StartBitmap(owner);
+        var stripe = CreateTestProbe("stripe");
+        WriteDurably(bitmap, stripe, 5);
+        bitmap.Tell(new EndWrite(5, 5), stripe);
+
+        Sweep();
+        owner.ExpectNoMsg(TimeSpan.FromMilliseconds(100)); // one idle sweep: nothing to clear yet
+        Sweep();
+        var flush = owner.ExpectMsg<FlushBeforeClear>();
+        Sweep(); // no second request while the first is out
+        owner.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+        AssertBits(bitmap, set: 1, durable: 1);
+
+        // A member could not flush: the writes under the bit may not be durable, so it stays.
+        bitmap.Tell(new MembersFlushed(flush.Generation, Durable: false), owner);
+        AssertBits(bitmap, set: 1, durable: 1);
+        Sweep();
+        flush = owner.ExpectMsg<FlushBeforeClear>();
+        bitmap.Tell(new MembersFlushed(flush.Generation, Durable: true), owner);
+        AwaitAssert(() => AssertBits(bitmap, set: 0, durable: 0));
+        Assert.Equal(["set 5", "cleared 5"], _gate.WrittenEvents);
+    }
+
+    [Fact]
+    public void A_write_that_starts_while_the_members_flush_keeps_its_bit()
+    {
+        var owner = CreateTestProbe("owner");
+        var bitmap = StartBitmap(owner);
+        var first = CreateTestProbe("stripe-first");
+        WriteDurably(bitmap, first, 6);
+        bitmap.Tell(new EndWrite(6, 6), first);
+        Sweep();
+        Sweep();
+        var flush = owner.ExpectMsg<FlushBeforeClear>();
+
+        var second = CreateTestProbe("stripe-second");
+        WriteDurably(bitmap, second, 6); // in flight when the flush answer comes
+        bitmap.Tell(new MembersFlushed(flush.Generation, Durable: true), owner);
+        AssertBits(bitmap, set: 1, durable: 1);
+        Assert.Equal(["set 6"], _gate.WrittenEvents);
+    }
+
+    private IActorRef StartBitmap(TestProbe? owner = null)
+    {
+        if (owner is null)
+        {
+            // The array's part: flush every member, then answer. Here every flush succeeds.
+            owner = CreateTestProbe("owner");
+            owner.SetAutoPilot(new DelegateAutoPilot((sender, message) =>
+            {
+                if (message is FlushBeforeClear flush)
+                    sender.Tell(new MembersFlushed(flush.Generation, Durable: true));
+                return AutoPilot.KeepRunning;
+            }));
+        }
         var settings = new BitmapSettings(kDaemonSleep, SnapshotEveryEvents: 1000, InitialSequence: 0);
         var bitmap = Sys.ActorOf(
             BitmapBatchActor.Props("bitmap", kGeometry, settings, owner, JournalGate.kJournalPluginId, JournalGate.kSnapshotPluginId),

@@ -157,7 +157,9 @@ public sealed class TwoFailuresSpec(ITestOutputHelper output)
             return;
         }
         provider.Disk(role).Kill();
-        await array.FlushAsync();
+        // The flush is what finds the dead disk; with a second role lacking it, it cannot be durable.
+        var error = await Assert.ThrowsAsync<Raid5IoException>(() => array.FlushAsync());
+        Assert.Contains("flush failed on members", error.Message);
     }
 
     private async Task AssertWritesRefusedAsync(Raid5Array array, Random random, int[] lost)

@@ -21,13 +21,14 @@ public sealed partial class ArrayActor
     private IActorRef[] _roleActors = [];
     private int _missingMask;
     private MemberView _view = null!;
+    private int _deviceGeneration;
 
     private void StartDevice(int device, int? role = null)
     {
         var member = _devices[device];
         var actor = Context.ActorOf(
             MemberDiskActor.Props(role ?? RoleOfDevice(device), member.Store, _metadata.DataOffsetBytes, _metadata.MemberDataBytes, Configuration.Raid5Settings.kMemberDispatcherId),
-            $"member-{device}");
+            $"member-{device}-{++_deviceGeneration}"); // unique: a re-added device may follow its stopped actor at once
         Context.Watch(actor);
         _deviceActors[device] = actor;
         _deviceOfActor[actor] = device;

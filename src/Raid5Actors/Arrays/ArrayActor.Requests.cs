@@ -319,6 +319,15 @@ public sealed partial class ArrayActor
     private void StartFlush(PendingRequest request, long id)
     {
         Unplug();
+        if (System.Numerics.BitOperations.PopCount((uint)_missingMask) >= 2)
+        {
+            // Writes that reached the lost members can never be made durable: say so.
+            request.Failure = "the array has failed: it cannot make every completed write durable";
+            _pending[id] = request;
+            request.Outstanding = 1;
+            OnPieceAnswered(id, request.Failure);
+            return;
+        }
         var members = _metadata.Slots.Where(s => s.State != MemberState.Faulty && !_roleActors[s.Role].IsNobody()).Select(s => s.Role).ToList();
         request.Outstanding = members.Count;
         foreach (var member in members)

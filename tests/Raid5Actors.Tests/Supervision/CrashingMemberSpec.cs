@@ -181,7 +181,7 @@ public sealed class CrashingMemberSpec(ITestOutputHelper output) : IDisposable
 
     private static async Task AssertMemberActorAliveAsync(Raid5Array array, int device)
     {
-        var actor = await new ActorSelection(array.Actor, $"member-{device}").ResolveOne(TimeSpan.FromSeconds(5));
+        var actor = await new ActorSelection(array.Actor, $"member-{device}-*").ResolveOne(TimeSpan.FromSeconds(5));
         Assert.False(actor.IsNobody());
     }
 

@@ -92,12 +92,15 @@ public sealed class Raid5Array : IAsyncDisposable
     public static Task<Raid5Array> OpenAsync(string folder, Raid5ArrayOptions? options = null) =>
         StartAsync(folder, create: null, options ?? new Raid5ArrayOptions());
 
-    /// <summary>Wraps an array actor started elsewhere (e.g. by Akka.Hosting) once it is ready.</summary>
-    public static async Task<Raid5Array> AttachAsync(ActorSystem system, IActorRef arrayActor)
+    /// <summary>
+    /// Wraps an array actor started elsewhere (e.g. by Akka.Hosting) once it is ready. Pass the
+    /// member provider the array runs on to be able to <see cref="AddMemberAsync"/>.
+    /// </summary>
+    public static async Task<Raid5Array> AttachAsync(ActorSystem system, IActorRef arrayActor, IMemberStoreProvider? members = null)
     {
         var settings = Raid5Settings.Create(system.Settings.Config);
         var metadata = await WaitReady(arrayActor, settings).ConfigureAwait(false);
-        return new Raid5Array(system, ownsSystem: false, arrayActor, settings, metadata, databasePath: null);
+        return new Raid5Array(system, ownsSystem: false, arrayActor, settings, metadata, databasePath: null) { _provider = members };
     }
 
     public async Task ReadAsync(long offsetBytes, Memory<byte> destination, CancellationToken cancellationToken = default)

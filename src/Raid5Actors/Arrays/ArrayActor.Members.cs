@@ -40,6 +40,7 @@ public sealed partial class ArrayActor
         if (!_deviceActors.Remove(device, out var actor))
             return;
         _deviceOfActor.Remove(actor);
+        FailDirectIoOf(actor);
         Context.Unwatch(actor);
         Context.Stop(actor); // its PostStop closes the store
         _devices.Remove(device);
@@ -240,6 +241,7 @@ public sealed partial class ArrayActor
 
     private void OnDeviceTerminated(IActorRef actor)
     {
+        FailDirectIoOf(actor);
         if (!_deviceOfActor.Remove(actor, out var device))
             return;
         _deviceActors.Remove(device);

@@ -103,9 +103,11 @@ public sealed partial class ArrayActor
                 OnSuperblockAnswer(failed);
                 break;
             case IoCompleted done:
+                ForgetDirect(done.Tag);
                 OnPieceAnswered(done.Tag >> kPieceBits, failure: null);
                 break;
             case IoFailed failed:
+                ForgetDirect(failed.Tag);
                 OnMemberIoFailed(failed);
                 break;
             case StripeWorkCompleted done:
@@ -181,7 +183,7 @@ public sealed partial class ArrayActor
             // on that member, and the member answers in order, so the read sees it. A block that
             // member cannot serve is rebuilt through the row's stripe, in order with its writes.
             if (ReadableDirect(location.Member, location.Row))
-                _roleActors[location.Member].Tell(new ReadBlock((id << kPieceBits) | (long)(request.Pieces.Count - 1), location.MemberOffset, request.Buffer!.Memory.Slice(done, length)));
+                SendDirect(location.Member, new ReadBlock((id << kPieceBits) | (long)(request.Pieces.Count - 1), location.MemberOffset, request.Buffer!.Memory.Slice(done, length)));
             else
                 ReadThroughStripe(id, request, piece, repairRole: -1);
             done += length;
@@ -193,7 +195,12 @@ public sealed partial class ArrayActor
     {
         var view = ViewFor(piece.Row);
         if (repairRole >= 0 && !view.IsMissing(repairRole))
-            view = view with { RepairRole = repairRole };
+        {
+            // A live member is repaired (md's read-error rewrite); one whose disk actor is gone is just missing.
+            view = _deviceOfActor.ContainsKey(_roleActors[repairRole])
+                ? view with { RepairRole = repairRole }
+                : view.WithMissing(repairRole);
+        }
         RouteToStripe(piece.Row, new StripeRead(id, piece.OffsetInRow, request.Buffer!.Memory.Slice(piece.DestinationOffset, piece.Length), view));
     }
 
@@ -256,6 +263,38 @@ public sealed partial class ArrayActor
             RouteToStripe(row, work);
     }
 
+    // Reads and flushes sent straight to a disk, by disk actor: answered by it, or failed if it stops.
+    private readonly Dictionary<IActorRef, Dictionary<long, (int Role, IoKind Kind)>> _directIo = [];
+
+    private void SendDirect(int role, object io)
+    {
+        var disk = _roleActors[role];
+        var (tag, kind) = io switch
+        {
+            ReadBlock r => (r.Tag, IoKind.Read),
+            FlushMember f => (f.Tag, IoKind.Flush),
+            _ => throw new ArgumentException($"not direct I/O: {io}"),
+        };
+        if (!_directIo.TryGetValue(disk, out var outstanding))
+            _directIo[disk] = outstanding = [];
+        outstanding[tag] = (role, kind);
+        disk.Tell(io);
+    }
+
+    private void ForgetDirect(long tag)
+    {
+        if (_directIo.TryGetValue(Sender, out var outstanding))
+            outstanding.Remove(tag);
+    }
+
+    private void FailDirectIoOf(IActorRef disk)
+    {
+        if (!_directIo.Remove(disk, out var outstanding))
+            return;
+        foreach (var (tag, (role, kind)) in outstanding)
+            OnMemberIoFailed(new IoFailed(tag, role, kind, "its disk actor stopped"));
+    }
+
     private void EnsureDirty(Action then)
     {
         if (_metadata.Clean)
@@ -267,10 +306,10 @@ public sealed partial class ArrayActor
     private void StartFlush(PendingRequest request, long id)
     {
         Unplug();
-        var members = _metadata.Slots.Where(s => s.State != MemberState.Faulty).Select(s => _roleActors[s.Role]).Where(a => !a.IsNobody()).ToList();
+        var members = _metadata.Slots.Where(s => s.State != MemberState.Faulty && !_roleActors[s.Role].IsNobody()).Select(s => s.Role).ToList();
         request.Outstanding = members.Count;
         foreach (var member in members)
-            member.Tell(new FlushMember(id << kPieceBits));
+            SendDirect(member, new FlushMember(id << kPieceBits));
         _pending[id] = request;
         if (members.Count == 0)
             OnPieceAnswered(id, failure: null);

@@ -93,68 +93,99 @@ public sealed partial class StripeActor
     private void ComputeParity(WriteJob job)
     {
         var plan = job.Plan;
-        var parityPages = job.Pages[plan.ParityMember];
-        var absent = plan.AbsentRole;
-        for (var column = 0; column < plan.PageCount; column++)
-        {
-            var page = column * ArrayGeometry.kPageBytes;
-            switch (plan.Modes[column])
-            {
-                case StripeWritePlan.ColumnMode.ReadModifyWrite:
-                    // Take the old data out of the old parity before it is overwritten.
-                    for (var d = 0; d < _geometry.DataMembers; d++)
-                    {
-                        if (plan.Cover[d, column] != 0)
-                            XorParity.Accumulate(PageSpan(parityPages!, page), PageSpan(job.Pages[_geometry.DataMember(_row, d)]!, page));
-                    }
-                    break;
-                case StripeWritePlan.ColumnMode.RebuildThenReconstruct:
-                    // The absent member's old page = old parity XOR every other old data page.
-                    var sources = 0;
-                    _xorSources[sources++] = PageMemory(parityPages!, page);
-                    for (var d = 0; d < _geometry.DataMembers; d++)
-                    {
-                        var member = _geometry.DataMember(_row, d);
-                        if (member != absent)
-                            _xorSources[sources++] = PageMemory(job.Pages[member]!, page);
-                    }
-                    XorParity.Compute(PageSpan(job.Pages[absent]!, page), _xorSources.AsSpan(0, sources));
-                    break;
-            }
-        }
+        // Columns with the same mode and the same written members form runs: one XOR call per run.
+        var runs = ColumnRuns(plan);
+        foreach (var (first, count) in runs)
+            SubtractOldOrRebuild(job, first, count);
 
         // Lay the new data over the pages, in arrival order so a later overlapping write wins.
         foreach (var write in job.Writes)
             Overlay(job, write);
 
-        for (var column = 0; column < plan.PageCount; column++)
-        {
-            var page = column * ArrayGeometry.kPageBytes;
-            switch (plan.Modes[column])
-            {
-                case StripeWritePlan.ColumnMode.ReadModifyWrite:
-                    for (var d = 0; d < _geometry.DataMembers; d++)
-                    {
-                        if (plan.Cover[d, column] != 0)
-                            XorParity.Accumulate(PageSpan(parityPages!, page), PageSpan(job.Pages[_geometry.DataMember(_row, d)]!, page));
-                    }
-                    break;
-                case StripeWritePlan.ColumnMode.FullStripe or StripeWritePlan.ColumnMode.ReconstructWrite
-                    or StripeWritePlan.ColumnMode.RebuildThenReconstruct:
-                    if (parityPages is null)
-                        break; // parity missing and not repaired: nothing to compute
-                    for (var d = 0; d < _geometry.DataMembers; d++)
-                        _xorSources[d] = PageMemory(job.Pages[_geometry.DataMember(_row, d)]!, page);
-                    XorParity.Compute(PageSpan(parityPages, page), _xorSources.AsSpan(0, _geometry.DataMembers));
-                    break;
-            }
-        }
+        foreach (var (first, count) in runs)
+            AddNewData(job, first, count);
         Array.Clear(_xorSources);
     }
 
-    private static Span<byte> PageSpan(PooledBuffer pages, int page) => pages.Span.Slice(page, ArrayGeometry.kPageBytes);
+    private static List<(int First, int Count)> ColumnRuns(StripeWritePlan plan)
+    {
+        var runs = new List<(int, int)>();
+        var column = 0;
+        while (column < plan.PageCount)
+        {
+            var start = column;
+            var signature = Signature(plan, column);
+            while (++column < plan.PageCount && Signature(plan, column) == signature)
+            {
+            }
+            if (plan.Modes[start] != StripeWritePlan.ColumnMode.Untouched)
+                runs.Add((start, column - start));
+        }
+        return runs;
+    }
 
-    private static ReadOnlyMemory<byte> PageMemory(PooledBuffer pages, int page) => pages.Memory.Slice(page, ArrayGeometry.kPageBytes);
+    private static long Signature(StripeWritePlan plan, int column)
+    {
+        long touched = 0;
+        for (var d = 0; d < plan.Geometry.DataMembers; d++)
+            touched |= plan.Cover[d, column] != 0 ? 1L << d : 0;
+        return touched << 8 | (long)plan.Modes[column];
+    }
+
+    private void SubtractOldOrRebuild(WriteJob job, int firstColumn, int columns)
+    {
+        var plan = job.Plan;
+        var parityPages = job.Pages[plan.ParityMember];
+        switch (plan.Modes[firstColumn])
+        {
+            case StripeWritePlan.ColumnMode.ReadModifyWrite:
+                // Take the old data out of the old parity before it is overwritten.
+                for (var d = 0; d < _geometry.DataMembers; d++)
+                {
+                    if (plan.Cover[d, firstColumn] != 0)
+                        XorParity.Accumulate(Run(parityPages!, firstColumn, columns).Span, Run(job.Pages[_geometry.DataMember(_row, d)]!, firstColumn, columns).Span);
+                }
+                break;
+            case StripeWritePlan.ColumnMode.RebuildThenReconstruct:
+                // The absent member's old pages = old parity XOR every other old data page.
+                var sources = 0;
+                _xorSources[sources++] = Run(parityPages!, firstColumn, columns);
+                for (var d = 0; d < _geometry.DataMembers; d++)
+                {
+                    var member = _geometry.DataMember(_row, d);
+                    if (member != plan.AbsentRole)
+                        _xorSources[sources++] = Run(job.Pages[member]!, firstColumn, columns);
+                }
+                XorParity.Compute(Run(job.Pages[plan.AbsentRole]!, firstColumn, columns).Span, _xorSources.AsSpan(0, sources));
+                break;
+        }
+    }
+
+    private void AddNewData(WriteJob job, int firstColumn, int columns)
+    {
+        var plan = job.Plan;
+        if (job.Pages[plan.ParityMember] is not { } parityPages)
+            return; // parity missing and not repaired: nothing to compute
+        switch (plan.Modes[firstColumn])
+        {
+            case StripeWritePlan.ColumnMode.ReadModifyWrite:
+                for (var d = 0; d < _geometry.DataMembers; d++)
+                {
+                    if (plan.Cover[d, firstColumn] != 0)
+                        XorParity.Accumulate(Run(parityPages, firstColumn, columns).Span, Run(job.Pages[_geometry.DataMember(_row, d)]!, firstColumn, columns).Span);
+                }
+                break;
+            case StripeWritePlan.ColumnMode.FullStripe or StripeWritePlan.ColumnMode.ReconstructWrite
+                or StripeWritePlan.ColumnMode.RebuildThenReconstruct:
+                for (var d = 0; d < _geometry.DataMembers; d++)
+                    _xorSources[d] = Run(job.Pages[_geometry.DataMember(_row, d)]!, firstColumn, columns);
+                XorParity.Compute(Run(parityPages, firstColumn, columns).Span, _xorSources.AsSpan(0, _geometry.DataMembers));
+                break;
+        }
+    }
+
+    private static Memory<byte> Run(PooledBuffer pages, int firstColumn, int columns) =>
+        pages.Memory.Slice(firstColumn * ArrayGeometry.kPageBytes, columns * ArrayGeometry.kPageBytes);
 
     private void Overlay(WriteJob job, StripeWrite write)
     {

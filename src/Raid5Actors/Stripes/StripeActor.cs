@@ -33,6 +33,7 @@ public sealed partial class StripeActor : UntypedActor
     private Job? _job;
     private long _nextJobId;
     private bool _bitmapLost;
+    private readonly HashSet<IActorRef> _watched = [];
 
     // Members that failed a write seen by this stripe: never read or written again here.
     private int _failedMask;
@@ -63,6 +64,9 @@ public sealed partial class StripeActor : UntypedActor
         public PooledBuffer?[] Pages { get; set; } = [];
 
         public int IoOutstanding { get; set; }
+
+        /// <summary>I/O out per role, so that the answers a stopped disk actor will never send can be failed.</summary>
+        public int[] OutstandingByRole { get; } = new int[view.Members.Count];
 
         public int ReadFailedMask { get; set; }
 
@@ -115,6 +119,9 @@ public sealed partial class StripeActor : UntypedActor
                 break;
             case IoCompleted done:
                 OnIoAnswered(done.Tag, done.Role, done.Kind, failure: null);
+                break;
+            case Terminated terminated:
+                OnMemberStopped(terminated.ActorRef);
                 break;
             case IoFailed failed:
                 OnIoAnswered(failed.Tag, failed.Role, failed.Kind, $"member {failed.Role} {failed.Kind.ToString().ToLowerInvariant()} failed: {failed.Reason}");
@@ -178,6 +185,8 @@ public sealed partial class StripeActor : UntypedActor
         if (tag != job.Id)
             throw new InvalidOperationException($"member I/O answer for job {tag}, but job {job.Id} is in progress");
         job.IoOutstanding--;
+        if (role >= 0 && role < job.OutstandingByRole.Length)
+            job.OutstandingByRole[role]--;
         if (failure is not null)
         {
             job.FirstIoFailure ??= failure;
@@ -248,8 +257,27 @@ public sealed partial class StripeActor : UntypedActor
 
     private void Issue(Job job, int member, long memberOffsetBytes, Memory<byte> pages, bool write)
     {
-        job.View.Members[member].Tell(write ? new WriteBlock(job.Id, memberOffsetBytes, pages) : new ReadBlock(job.Id, memberOffsetBytes, pages));
+        var disk = job.View.Members[member];
+        if (_watched.Add(disk))
+            Context.Watch(disk);
+        disk.Tell(write ? new WriteBlock(job.Id, memberOffsetBytes, pages) : new ReadBlock(job.Id, memberOffsetBytes, pages));
         job.IoOutstanding++;
+        job.OutstandingByRole[member]++;
+    }
+
+    // A disk actor that was stopped (it kept crashing) answers nothing more: fail what it still owed.
+    private void OnMemberStopped(IActorRef disk)
+    {
+        _watched.Remove(disk);
+        if (_job is not { } job)
+            return;
+        for (var role = 0; role < job.View.Members.Count; role++)
+        {
+            if (!job.View.Members[role].Equals(disk))
+                continue;
+            while (job.OutstandingByRole[role] > 0 && _job == job)
+                OnIoAnswered(job.Id, role, job.Writing ? IoKind.Write : IoKind.Read, $"member {role} disk actor stopped");
+        }
     }
 
     private static void ReturnPages(Job job)

@@ -42,8 +42,11 @@ internal sealed class GatedMemberStoreProvider(IMemberStoreProvider inner) : IMe
         }
     }
 
-    /// <summary>Lets every held operation go on, and no longer holds new ones.</summary>
-    public void Release()
+    /// <summary>
+    /// Lets every held operation go on, and no longer holds new ones. The task completes once the
+    /// first held operation has returned to its disk actor (which answers right after).
+    /// </summary>
+    public Task Release()
     {
         Hold? hold;
         lock (_lock)
@@ -52,18 +55,20 @@ internal sealed class GatedMemberStoreProvider(IMemberStoreProvider inner) : IMe
             _hold = null;
         }
         hold?.Open.Set();
+        return hold?.Left.Task ?? Task.CompletedTask;
     }
 
-    private void Pass(int device, GatedOperation operation)
+    private Hold? Pass(int device, GatedOperation operation)
     {
         Hold? hold;
         lock (_lock)
             hold = _hold is { } h && h.Device == device && h.Operation == operation ? h : null;
         if (hold is null)
-            return;
+            return null;
         hold.Entered.TrySetResult();
         if (!hold.Open.Wait(kHoldLimit))
             throw new IOException($"device {device}: {operation} held for more than {kHoldLimit} (the spec never released it)");
+        return hold;
     }
 
     private sealed class Hold(int device, GatedOperation operation)
@@ -75,6 +80,8 @@ internal sealed class GatedMemberStoreProvider(IMemberStoreProvider inner) : IMe
         public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public ManualResetEventSlim Open { get; } = new();
+
+        public TaskCompletionSource Left { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     private sealed class GatedStore(IMemberStore store, int device, GatedMemberStoreProvider owner) : IMemberStore
@@ -87,14 +94,28 @@ internal sealed class GatedMemberStoreProvider(IMemberStoreProvider inner) : IMe
 
         public void Write(long offsetBytes, ReadOnlySpan<byte> source)
         {
-            owner.Pass(device, GatedOperation.Write);
-            store.Write(offsetBytes, source);
+            var hold = owner.Pass(device, GatedOperation.Write);
+            try
+            {
+                store.Write(offsetBytes, source);
+            }
+            finally
+            {
+                hold?.Left.TrySetResult();
+            }
         }
 
         public void Flush()
         {
-            owner.Pass(device, GatedOperation.Flush);
-            store.Flush();
+            var hold = owner.Pass(device, GatedOperation.Flush);
+            try
+            {
+                store.Flush();
+            }
+            finally
+            {
+                hold?.Left.TrySetResult();
+            }
         }
 
         public void Dispose() => store.Dispose();

@@ -170,10 +170,41 @@ public sealed class ReAddSpec(ITestOutputHelper output) : IDisposable
         var idle = await waiting;
         var status = await raid.GetStatusAsync();
         output.WriteLine($"WaitForSync answered {idle}; then:\n{status}");
+        // Let the rebuild end before judging, so the spec stops an idle array either way.
+        await StatusPolling.Until(raid, s => s.State == "active", kSyncTimeout, "rebuilt");
         Assert.True(
             idle.Last is { Kind: SyncKind.Recover, DoneRows: kRowsPerBit, TotalRows: kRowsPerBit } last && last.TargetRole == role && status.State == "active",
             $"seed {seed}: WaitForSync answered ({idle}) before the re-added member {role} was rebuilt; the array is then {status.State}");
         await expected.AssertReadsBackAsync(raid);
+    }
+
+    [Fact]
+    public async Task A_member_removed_while_its_disk_is_busy_leaves_the_array_serving_when_the_disk_answers_late()
+    {
+        const int members = 3;
+        const long rows = 64;
+        var seed = TestArrays.Seed(output, "late answer of a removed member's disk");
+        var expected = new ExpectedDevice((members - 1) * rows * kChunkBytes, seed);
+        var role = expected.Random.Next(members);
+        var gate = new GatedMemberStoreProvider(new MemoryMemberStoreProvider());
+        var options = new Raid5ArrayOptions { Members = gate, Config = FastSyncConfig().WithFallback(ArrayUnderTest.kQuietBitmapDaemon) };
+        await using var raid = await Raid5Array.CreateAsync(_temp.PathOf("array"), Create(members, rows, Raid5Layout.LeftSymmetric), options);
+        await Fill(raid, expected);
+
+        var held = gate.HoldAsync(role, GatedOperation.Flush);
+        var flushing = raid.FlushAsync();
+        await held;
+        await raid.FailMemberAsync(role);
+        await raid.RemoveMemberAsync(role);
+        await flushing; // the removed member's share of the flush is failed, not waited for
+        await gate.Release(); // its disk finishes the flush now and answers the array late
+
+        for (var i = 0; i < 4; i++)
+            await expected.WriteAsync(raid, expected.Random.NextInt64(rows) * raid.Geometry.RowDataBytes, (int)raid.Geometry.RowDataBytes);
+        await expected.AssertReadsBackAsync(raid);
+        var status = await raid.GetStatusAsync();
+        Assert.Equal("degraded", status.State);
+        Assert.Equal((-1, "removed"), status.Members.Where(m => m.Role == role).Select(m => (m.Device, m.State)).Single());
     }
 
     [Fact]
@@ -208,7 +239,7 @@ public sealed class ReAddSpec(ITestOutputHelper output) : IDisposable
             }
             finally
             {
-                gate.Release();
+                await gate.Release();
             }
             await flushing;
 

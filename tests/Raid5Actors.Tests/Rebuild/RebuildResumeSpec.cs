@@ -69,7 +69,7 @@ public sealed class RebuildResumeSpec(ITestOutputHelper output) : IDisposable
         {
             stopping.Start();
             var disposing = raid.DisposeAsync().AsTask();
-            gate.Release();
+            await gate.Release();
             await disposing;
         }
         Assert.True(stopping.Elapsed < kCleanStop,

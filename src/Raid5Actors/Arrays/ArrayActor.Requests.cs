@@ -109,12 +109,12 @@ public sealed partial class ArrayActor
                 OnSuperblockAnswer(failed);
                 break;
             case IoCompleted done:
-                ForgetDirect(done.Tag);
-                OnPieceAnswered(done.Tag >> kPieceBits, failure: null);
+                if (ForgetDirect(done.Tag))
+                    OnPieceAnswered(done.Tag >> kPieceBits, failure: null);
                 break;
             case IoFailed failed:
-                ForgetDirect(failed.Tag);
-                OnMemberIoFailed(failed);
+                if (ForgetDirect(failed.Tag))
+                    OnMemberIoFailed(failed);
                 break;
             case StripeWorkCompleted done:
                 OnStripeAnswered(done.Row, done.RequestId);
@@ -294,11 +294,8 @@ public sealed partial class ArrayActor
         disk.Tell(io);
     }
 
-    private void ForgetDirect(long tag)
-    {
-        if (_directIo.TryGetValue(Sender, out var outstanding))
-            outstanding.Remove(tag);
-    }
+    // False for a late answer from a disk whose outstanding I/O was already failed (it was stopped).
+    private bool ForgetDirect(long tag) => _directIo.TryGetValue(Sender, out var outstanding) && outstanding.Remove(tag);
 
     private void FailDirectIoOf(IActorRef disk)
     {

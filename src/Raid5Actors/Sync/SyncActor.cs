@@ -60,7 +60,7 @@ public sealed class SyncActor : UntypedActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     // Enough for a full window of rows, and for a tick's worth at the top speed.
-    private double Capacity => Math.Max((double)_settings.RowsInFlight * _rowBytes, _settings.SpeedMaxBytes * kTickInterval.TotalSeconds);
+    private double Capacity => Math.Max((double)_settings.RowsInFlight * _rowBytes, _settings.SpeedMaxBytes * 2 * kTickInterval.TotalSeconds);
 
     protected override void PreStart()
     {

@@ -18,7 +18,8 @@ namespace Raid5Actors.Benchmarks;
 /// </summary>
 /// <remarks>
 /// Run: dotnet run -c Release --project tests/Raid5Actors.Benchmarks -- --filter '*XorBenchmarks*'
-/// --warmupCount 2 --iterationCount 7 --launchCount 1
+/// --inProcess --warmupCount 2 --iterationCount 9 --launchCount 1 (in-process skips BDN's rebuild of
+/// the solution). Needs libisal2 for the baseline rows.
 /// </remarks>
 [Config(typeof(XorBenchmarkConfig))]
 public class XorBenchmarks

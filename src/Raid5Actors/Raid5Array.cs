@@ -53,6 +53,7 @@ public sealed class Raid5Array : IAsyncDisposable
     private readonly Raid5Settings _settings;
     private readonly string? _databasePath;
     private readonly SemaphoreSlim _admission;
+    private readonly Task _arrayStopped;
     private IMemberStoreProvider? _provider;
     private int _disposed;
 
@@ -65,6 +66,7 @@ public sealed class Raid5Array : IAsyncDisposable
         _databasePath = databasePath;
         Metadata = metadata;
         Geometry = metadata.Geometry;
+        _arrayStopped = array.WatchAsync();
         // Admission bounds every queue inside the array: callers beyond it wait here, asynchronously.
         _admission = new SemaphoreSlim(settings.MaxRequestsInFlight, settings.MaxRequestsInFlight);
     }
@@ -163,7 +165,9 @@ public sealed class Raid5Array : IAsyncDisposable
             return;
         try
         {
-            await _array.Ask<Stopped>(ArrayProtocol.Stop.Instance, _settings.RequestTimeout * 2).ConfigureAwait(false);
+            var stop = _array.Ask<Stopped>(ArrayProtocol.Stop.Instance, _settings.RequestTimeout * 2);
+            await Task.WhenAny(stop, _arrayStopped).ConfigureAwait(false);
+            _ = stop.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
         }
         catch (AskTimeoutException)
         {
@@ -188,7 +192,13 @@ public sealed class Raid5Array : IAsyncDisposable
             object reply;
             try
             {
-                reply = await _array.Ask<object>(request, _settings.RequestTimeout, cancellationToken).ConfigureAwait(false);
+                var ask = _array.Ask<object>(request, _settings.RequestTimeout, cancellationToken);
+                if (await Task.WhenAny(ask, _arrayStopped).ConfigureAwait(false) != ask)
+                {
+                    _ = ask.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+                    throw new Raid5Exception("the array actor stopped (see the log for why); open the array again");
+                }
+                reply = await ask.ConfigureAwait(false);
             }
             catch (AskTimeoutException e)
             {
@@ -237,7 +247,7 @@ public sealed class Raid5Array : IAsyncDisposable
         var system = ActorSystem.Create("raid5", config);
         try
         {
-            var actor = system.ActorOf(ArrayActor.Props(setup), options.Name);
+            var actor = await ArrayGuardian.StartAsync(system, ArrayActor.Props(setup), options.Name, settings.RequestTimeout).ConfigureAwait(false);
             var metadata = await WaitReady(actor, settings).ConfigureAwait(false);
             return new Raid5Array(system, ownsSystem: true, actor, settings, metadata, databasePath) { _provider = provider };
         }

@@ -56,7 +56,7 @@ public static class Raid5HostingExtensions
                 setup = Raid5Array.Setup(settings, ArrayAssembly.Open(options.Folder, databasePath, provider), null, options.Name, options.Folder, provider);
             }
             SqlitePersistence.PrepareDatabase(databasePath);
-            var actor = system.ActorOf(ArrayActor.Props(setup), options.Name);
+            var actor = ArrayGuardian.StartAsync(system, ArrayActor.Props(setup), options.Name, settings.RequestTimeout).GetAwaiter().GetResult();
             registry.Register<Raid5ArrayActor>(actor);
 
             // Stop the array cleanly with the application (drain, flush, clear idle bitmap bits),

@@ -40,8 +40,6 @@ public sealed class PooledBuffer : IDisposable
 
     public Span<byte> Span => new(Array, 0, LengthBytes);
 
-    public bool IsReturned => _array is null;
-
     private byte[] Array => _array ?? throw new ObjectDisposedException(nameof(PooledBuffer), "buffer used after it was returned to the pool");
 
     /// <summary>Returns the array to the pool. A second call is a bug in the caller's ownership.</summary>

@@ -88,10 +88,6 @@ public sealed class StripeWritePlan
 
     public int SpanBytes => PageCount * ArrayGeometry.kPageBytes;
 
-    public int CountReads() => Count(Reads);
-
-    public int CountWrites() => Count(Writes);
-
     /// <summary>Whether the member needs page buffers: it is read, written, or rebuilt in memory.</summary>
     public bool MemberTakesPart(int member)
     {
@@ -221,13 +217,5 @@ public sealed class StripeWritePlan
                 c++;
             yield return (start, c - start);
         }
-    }
-
-    private static int Count(bool[,] flags)
-    {
-        var n = 0;
-        foreach (var f in flags)
-            n += f ? 1 : 0;
-        return n;
     }
 }

@@ -6,8 +6,6 @@ namespace Raid5Actors.Sync;
 public readonly record struct RowRange(long First, long Count)
 {
     public long End => First + Count;
-
-    public bool Contains(long row) => row >= First && row < End;
 }
 
 /// <summary>Messages between the array actor and a <see cref="SyncActor"/>.</summary>

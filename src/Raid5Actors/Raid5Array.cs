@@ -145,7 +145,7 @@ public sealed class Raid5Array : IAsyncDisposable
     public async Task<MembersChanged> AddMemberAsync(int? device = null)
     {
         var provider = _provider ?? throw new InvalidOperationException("this array was attached without its member provider; add members through ArrayProtocol.AddMember");
-        var metadata = await _array.Ask<ArrayMetadata>(GetMetadata.Instance, _settings.RequestTimeout).ConfigureAwait(false);
+        var metadata = (ArrayMetadata)await RequestAsync(GetMetadata.Instance, default).ConfigureAwait(false);
         var index = device ?? metadata.NextDevice;
         var opened = ArrayAssembly.OpenForAdd(provider, index, metadata.DataOffsetBytes + metadata.MemberDataBytes);
         return (MembersChanged)await RequestAsync(new AddMember(opened), default).ConfigureAwait(false);

@@ -115,7 +115,7 @@ public sealed partial class ArrayActor
             case RequestFailed failed:
                 // Not durable: keep every bit so the next open resyncs those regions.
                 _log.Error("flush at stop failed, bitmap bits are kept: {0}", failed.Error.Message);
-                FinishStop();
+                FinishStop(clean: false);
                 break;
             default:
                 OnInternal(message);
@@ -151,14 +151,17 @@ public sealed partial class ArrayActor
     {
         var clean = _writesRefused is null && !_needsResync;
         if (clean && !_metadata.Clean)
-            Record(_metadata with { Clean = true }, FinishStop);
+            Record(_metadata with { Clean = true }, () => FinishStop(clean));
         else
-            FinishStop();
+            FinishStop(clean || _metadata.Clean); // a record still marked clean stays clean
     }
 
-    private void FinishStop()
+    private void FinishStop(bool clean)
     {
-        _log.Info("array {0} stopped cleanly", _metadata?.ArrayId);
+        if (clean)
+            _log.Info("array {0} stopped cleanly", _metadata?.ArrayId);
+        else
+            _log.Warning("array {0} stopped dirty: the next open resyncs (or needs Force if degraded)", _metadata?.ArrayId);
         _stopRequester?.Tell(Stopped.Instance);
         Context.Stop(Self);
     }

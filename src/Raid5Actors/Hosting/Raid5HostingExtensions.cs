@@ -56,6 +56,7 @@ public static class Raid5HostingExtensions
                 setup = Raid5Array.Setup(settings, ArrayAssembly.Open(options.Folder, databasePath, provider), null, options.Name, options.Folder, provider);
             }
             SqlitePersistence.PrepareDatabase(databasePath);
+            // Actor starters are synchronous and run on the host's start-up thread, not on a dispatcher.
             var actor = ArrayGuardian.StartAsync(system, ArrayActor.Props(setup), options.Name, settings.RequestTimeout).GetAwaiter().GetResult();
             registry.Register<Raid5ArrayActor>(actor);
 

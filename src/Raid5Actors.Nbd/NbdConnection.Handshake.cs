@@ -20,6 +20,8 @@ internal sealed partial class NbdConnection
         // every connection reads the one array: what one connection acknowledged, all see.
         | kTransmitCanMultiConn;
 
+    private ushort TransmissionFlags => _array.IsReadOnly ? (ushort)(kTransmissionFlags | kTransmitReadOnly) : kTransmissionFlags;
+
     private bool _structuredReplies;
 
     /// <summary>Runs the handshake; true when the client chose the export and transmission starts.</summary>
@@ -112,7 +114,7 @@ internal sealed partial class NbdConnection
         }
         var reply = new byte[8 + 2 + (noZeroes ? 0 : kExportNameReplyZeroBytes)];
         WriteUInt64BigEndian(reply, (ulong)_array.CapacityBytes);
-        WriteUInt16BigEndian(reply.AsSpan(8), kTransmissionFlags);
+        WriteUInt16BigEndian(reply.AsSpan(8), TransmissionFlags);
         await _stream.WriteAsync(reply, cancellationToken).ConfigureAwait(false);
         _log.Debug("NBD client chose export {ExportName} with NBD_OPT_EXPORT_NAME", name);
         return true;
@@ -161,7 +163,7 @@ internal sealed partial class NbdConnection
         var export = new byte[2 + 8 + 2];
         WriteUInt16BigEndian(export, kInfoExport);
         WriteUInt64BigEndian(export.AsSpan(2), (ulong)_array.CapacityBytes);
-        WriteUInt16BigEndian(export.AsSpan(10), kTransmissionFlags);
+        WriteUInt16BigEndian(export.AsSpan(10), TransmissionFlags);
         await SendOptionReplyAsync(option, NbdOptionReply.Info, export, cancellationToken).ConfigureAwait(false);
 
         if (Requested(requests.Span, kInfoName))

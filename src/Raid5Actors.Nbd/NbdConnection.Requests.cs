@@ -123,6 +123,8 @@ internal sealed partial class NbdConnection
             return (NbdError.Invalid, $"command {(ushort)command} is not supported");
         if ((flags & ~allowed) != 0)
             return (NbdError.Invalid, $"flags 0x{flags:x4} are not valid on {command}");
+        if (_array.IsReadOnly && command is NbdCommand.Write or NbdCommand.Trim or NbdCommand.WriteZeroes)
+            return (NbdError.Perm, "the export is read-only");
         if (command == NbdCommand.Flush)
             return null;
         if (offset % NbdServer.kMinimumBlockBytes != 0 || length % NbdServer.kMinimumBlockBytes != 0)

@@ -27,7 +27,7 @@ internal sealed partial class NbdConnection
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
     private readonly NbdInput _input;
-    private readonly Raid5Array _array;
+    private readonly IBlockDevice _array;
     private readonly NbdServerOptions _options;
     private readonly ByteBudget _serverBudget;
     private readonly ByteBudget _budget;
@@ -37,7 +37,7 @@ internal sealed partial class NbdConnection
     private readonly ILogger _log;
     private int _aborted;
 
-    public NbdConnection(long id, Socket socket, Raid5Array array, NbdServerOptions options, ByteBudget serverBudget, NbdServerCounters counters, ILogger log)
+    public NbdConnection(long id, Socket socket, IBlockDevice array, NbdServerOptions options, ByteBudget serverBudget, NbdServerCounters counters, ILogger log)
     {
         Id = id;
         _socket = socket;

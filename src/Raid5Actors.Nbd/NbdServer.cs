@@ -6,7 +6,7 @@ using Serilog;
 namespace Raid5Actors.Nbd;
 
 /// <summary>
-/// Serves one <see cref="Raid5Array"/> over the NBD protocol on a TCP endpoint, as the export
+/// Serves one block device (a <see cref="Raid5Array"/>, or a read-only md array) over the NBD protocol on a TCP endpoint, as the export
 /// <c>""</c> and as <see cref="NbdServerOptions.ExportName"/>, until <see cref="StopAsync"/>.
 ///
 /// Protocol: fixed newstyle handshake only; options NBD_OPT_EXPORT_NAME, ABORT, LIST, INFO, GO
@@ -23,7 +23,7 @@ public sealed class NbdServer : IAsyncDisposable
     /// <summary>The array's sector: the smallest and the alignment of every request.</summary>
     public const int kMinimumBlockBytes = 512;
 
-    private readonly Raid5Array _array;
+    private readonly IBlockDevice _array;
     private readonly NbdServerOptions _options;
     private readonly ILogger _log;
     private readonly Socket _listener;
@@ -36,7 +36,7 @@ public sealed class NbdServer : IAsyncDisposable
     private Task? _stopped;
     private long _nextConnectionId;
 
-    private NbdServer(Raid5Array array, NbdServerOptions options, ILogger log, Socket listener)
+    private NbdServer(IBlockDevice array, NbdServerOptions options, ILogger log, Socket listener)
     {
         _array = array;
         _options = options;
@@ -54,7 +54,7 @@ public sealed class NbdServer : IAsyncDisposable
     public NbdServerOptions Options => _options;
 
     /// <summary>Binds the endpoint (throws <see cref="SocketException"/> if it is taken) and starts accepting clients.</summary>
-    public static NbdServer Start(Raid5Array array, NbdServerOptions? options = null, ILogger? logger = null)
+    public static NbdServer Start(IBlockDevice array, NbdServerOptions? options = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(array);
         options ??= new NbdServerOptions();

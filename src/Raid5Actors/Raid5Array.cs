@@ -42,7 +42,7 @@ public sealed record Raid5ArrayOptions
 /// already runs an ActorSystem can host the array there instead (<see cref="Hosting.Raid5HostingExtensions"/>)
 /// and wrap the actor with <see cref="AttachAsync"/>.
 /// </summary>
-public sealed class Raid5Array : IAsyncDisposable
+public sealed class Raid5Array : IBlockDevice, IAsyncDisposable
 {
     // Akka's own stdout logger only speaks after the Serilog logger has stopped (at shutdown).
     private static readonly Config s_ownSystemConfig = ConfigurationFactory.ParseString("akka.stdout-loglevel = WARNING");
@@ -76,6 +76,8 @@ public sealed class Raid5Array : IAsyncDisposable
     public ArrayGeometry Geometry { get; }
 
     public long CapacityBytes => Geometry.CapacityBytes;
+
+    public bool IsReadOnly => false;
 
     /// <summary>The array actor, for applications that talk to it with messages (<see cref="ArrayProtocol"/>).</summary>
     public IActorRef Actor => _array;

@@ -1,0 +1,1 @@
+namespace Raid5Actors.Md;

@@ -1,1 +1,3 @@
-return 0;
+using Raid5Actors.Cli;
+
+return await Raid5Cli.RunAsync(args).ConfigureAwait(false);

@@ -57,7 +57,8 @@ public sealed class Raid5Array : IBlockDevice, IAsyncDisposable
     private IMemberStoreProvider? _provider;
     private int _disposed;
 
-    private Raid5Array(ActorSystem system, bool ownsSystem, IActorRef array, Raid5Settings settings, ArrayMetadata metadata, string? databasePath)
+    private Raid5Array(
+        ActorSystem system, bool ownsSystem, IActorRef array, Raid5Settings settings, ArrayMetadata metadata, string? databasePath)
     {
         _system = system;
         _ownsSystem = ownsSystem;
@@ -226,19 +227,30 @@ public sealed class Raid5Array : IBlockDevice, IAsyncDisposable
         var settings = Raid5Settings.Create(options.Config);
         var databasePath = Raid5ArrayConfig.DatabasePath(folder, settings);
         var provider = options.Members ?? new FileMemberStoreProvider(folder);
+        // Before anything is read or written: a second writer is refused here, naming the first.
+        var folderLock = ArrayFolderLock.Acquire(folder, create: create is not null, databasePath);
+        void ReleaseLock() => folderLock.Release(leaveNothing: !File.Exists(databasePath));
         ArrayActorSetup setup;
-        if (create is not null)
+        try
         {
-            var (metadata, members) = ArrayAssembly.Create(folder, databasePath, provider, create, settings);
-            setup = Setup(settings, members, metadata, options.Name, folder, provider);
-        }
-        else
-        {
-            setup = Setup(settings, ArrayAssembly.Open(folder, databasePath, provider), null, options.Name, folder, provider) with
+            if (create is not null)
             {
-                AllowDegraded = options.AllowDegraded,
-                Force = options.Force,
-            };
+                var (metadata, members) = ArrayAssembly.Create(folder, databasePath, provider, create, settings);
+                setup = Setup(settings, members, metadata, options.Name, folder, provider);
+            }
+            else
+            {
+                setup = Setup(settings, ArrayAssembly.Open(folder, databasePath, provider), null, options.Name, folder, provider) with
+                {
+                    AllowDegraded = options.AllowDegraded,
+                    Force = options.Force,
+                };
+            }
+        }
+        catch
+        {
+            ReleaseLock();
+            throw;
         }
 
         SqlitePersistence.PrepareDatabase(databasePath);
@@ -251,6 +263,8 @@ public sealed class Raid5Array : IBlockDevice, IAsyncDisposable
         {
             var actor = await ArrayGuardian.StartAsync(system, ArrayActor.Props(setup), options.Name, settings.RequestTimeout).ConfigureAwait(false);
             var metadata = await WaitReady(actor, settings).ConfigureAwait(false);
+            // The lock lives as long as the system holding the array, as a process's locks end with it.
+            system.RegisterOnTermination(folderLock.Dispose);
             return new Raid5Array(system, ownsSystem: true, actor, settings, metadata, databasePath) { _provider = provider };
         }
         catch
@@ -259,6 +273,7 @@ public sealed class Raid5Array : IBlockDevice, IAsyncDisposable
             SqlitePersistence.ReleaseDatabase(databasePath);
             if (create is not null)
                 RemoveCreated(databasePath, provider, create);
+            ReleaseLock();
             throw;
         }
     }

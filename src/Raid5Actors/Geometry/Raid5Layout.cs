@@ -88,7 +88,7 @@ public static class Raid5LayoutNames
             $"Unknown RAID5 layout '{text}'; valid layouts: {ValidNames()} (or la, ra, ls, rs, or md numbers 0-5).");
     }
 
-    internal static string ValidNames() => string.Join(", ", kNames);
+    public static string ValidNames() => string.Join(", ", kNames);
 
     private static int IndexOf(string[] names, string text)
     {

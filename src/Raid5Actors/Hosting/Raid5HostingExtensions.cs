@@ -45,16 +45,26 @@ public static class Raid5HostingExtensions
         builder.WithActors((system, registry) =>
         {
             var provider = options.Members ?? new FileMemberStoreProvider(options.Folder);
+            var folderLock = ArrayFolderLock.Acquire(options.Folder, create: options.CreateIfMissing is not null, databasePath);
             ArrayActorSetup setup;
-            if (options.CreateIfMissing is not null && !File.Exists(databasePath))
+            try
             {
-                var (metadata, members) = ArrayAssembly.Create(options.Folder, databasePath, provider, options.CreateIfMissing, settings);
-                setup = Raid5Array.Setup(settings, members, metadata, options.Name, options.Folder, provider);
+                if (options.CreateIfMissing is not null && !File.Exists(databasePath))
+                {
+                    var (metadata, members) = ArrayAssembly.Create(options.Folder, databasePath, provider, options.CreateIfMissing, settings);
+                    setup = Raid5Array.Setup(settings, members, metadata, options.Name, options.Folder, provider);
+                }
+                else
+                {
+                    setup = Raid5Array.Setup(settings, ArrayAssembly.Open(options.Folder, databasePath, provider), null, options.Name, options.Folder, provider);
+                }
             }
-            else
+            catch
             {
-                setup = Raid5Array.Setup(settings, ArrayAssembly.Open(options.Folder, databasePath, provider), null, options.Name, options.Folder, provider);
+                folderLock.Release(leaveNothing: !File.Exists(databasePath));
+                throw;
             }
+            system.RegisterOnTermination(folderLock.Dispose);
             SqlitePersistence.PrepareDatabase(databasePath);
             // Actor starters are synchronous and run on the host's start-up thread, not on a dispatcher.
             var actor = ArrayGuardian.StartAsync(system, ArrayActor.Props(setup), options.Name, settings.RequestTimeout).GetAwaiter().GetResult();

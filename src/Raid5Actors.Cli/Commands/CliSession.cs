@@ -1,0 +1,48 @@
+using System.CommandLine;
+using System.Text.Json;
+using Akka.Configuration;
+using Raid5Actors.Cli.Control;
+using Raid5Actors.Cli.Output;
+using Spectre.Console;
+
+namespace Raid5Actors.Cli.Commands;
+
+/// <summary>What one command invocation works with: its parse result, output, configuration and the Ctrl-C token.</summary>
+internal sealed class CliSession(ParseResult parse, CancellationToken cancellation)
+{
+    public static readonly JsonSerializerOptions JsonOutput = new(ControlProtocol.Json) { WriteIndented = true };
+
+    public ParseResult Parse => parse;
+
+    public CancellationToken Cancellation => cancellation;
+
+    public TextWriter Out => Console.Out;
+
+    public IAnsiConsole Terminal { get; } = AnsiConsole.Console;
+
+    public Config LoadConfig(string? folder) =>
+        CliConfig.Load(folder, parse.GetValue(CommonOptions.Config) ?? [], parse.GetValue(CommonOptions.Set) ?? []);
+
+    public TimeSpan PollInterval(Config config) => config.GetTimeSpan("raid5.cli.poll-interval", TimeSpan.FromMilliseconds(500));
+
+    public SyncProgress Progress(Config config) => new(Terminal, Out, PollInterval(config));
+
+    /// <summary>
+    /// The array in <paramref name="folder"/>: through the control socket of the process serving it,
+    /// or opened here when none does (refused, naming the holder, when another process has it open without serving it).
+    /// </summary>
+    public async Task<IArrayHandle> OpenArrayAsync(string folder, Config config)
+    {
+        if (await RemoteArrayHandle.TryConnectAsync(folder, cancellation).ConfigureAwait(false) is { } remote)
+            return remote;
+        var array = await Raid5Array.OpenAsync(folder, new Raid5ArrayOptions
+        {
+            Config = config,
+            AllowDegraded = parse.GetValue(CommonOptions.AllowDegraded),
+            Force = parse.GetValue(CommonOptions.Force),
+        }).ConfigureAwait(false);
+        return new LocalArrayHandle(array, folder, servedBy: null, ownsArray: true);
+    }
+
+    public void WriteJson<T>(T value) => Out.WriteLine(JsonSerializer.Serialize(value, JsonOutput));
+}

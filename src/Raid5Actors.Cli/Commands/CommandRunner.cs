@@ -1,0 +1,97 @@
+using System.CommandLine;
+using System.Net.Sockets;
+using Akka.Configuration;
+using Serilog;
+using Serilog.Events;
+
+namespace Raid5Actors.Cli.Commands;
+
+/// <summary>
+/// Runs a command's body with what every command needs: logging to standard error, Ctrl-C as a
+/// cancellation, and errors turned into one clear line on standard error and an exit code
+/// (<see cref="ExitCodes"/>) instead of a stack trace.
+/// </summary>
+internal static class CommandRunner
+{
+    public static void SetRunner(this Command command, Func<CliSession, Task<int>> run, LogEventLevel quietLevel = LogEventLevel.Warning)
+    {
+        command.SetAction(async (parse, _) =>
+        {
+            var verbose = parse.GetValue(CommonOptions.Verbose);
+            Log.Logger = new LoggerConfiguration()
+                .MinimumLevel.Is(verbose ? LogEventLevel.Debug : quietLevel)
+                .MinimumLevel.Override("Akka", verbose ? LogEventLevel.Information : LogEventLevel.Warning)
+                .WriteTo.Console(standardErrorFromLevel: LogEventLevel.Verbose, outputTemplate: "{Timestamp:HH:mm:ss} {Level:u3} {Message:lj}{NewLine}{Exception}")
+                .CreateLogger();
+            using var interrupt = new InterruptSignal();
+            try
+            {
+                return await run(new CliSession(parse, interrupt.Token)).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (interrupt.Token.IsCancellationRequested)
+            {
+                await Console.Error.WriteLineAsync($"raid5 {command.Name}: interrupted").ConfigureAwait(false);
+                return ExitCodes.kInterrupted;
+            }
+            catch (CliUsageException e)
+            {
+                await Console.Error.WriteLineAsync($"raid5 {command.Name}: {e.Message}\nTry 'raid5 {command.Name} --help'.").ConfigureAwait(false);
+                return ExitCodes.kUsage;
+            }
+            catch (Exception e) when (IsOperational(e))
+            {
+                await Console.Error.WriteLineAsync($"raid5 {command.Name}: error: {e.Message}{Hint(e.Message)}").ConfigureAwait(false);
+                if (verbose)
+                    await Console.Error.WriteLineAsync(e.ToString()).ConfigureAwait(false);
+                return ExitCodes.kFailed;
+            }
+            finally
+            {
+                await Log.CloseAndFlushAsync().ConfigureAwait(false);
+            }
+        });
+    }
+
+    /// <summary>Errors that mean "this cannot be done" rather than a bug: their message is the whole story.</summary>
+    private static bool IsOperational(Exception e) => e is Raid5Exception or ArgumentException or IOException or UnauthorizedAccessException
+        or TimeoutException or SocketException or NotSupportedException or ConfigurationException or InvalidOperationException;
+
+    // The engine names its API; a CLI user needs the flag that does the same.
+    private static string Hint(string message) =>
+        message.Contains("AllowDegraded", StringComparison.Ordinal) ? "\nhint: --allow-degraded starts it without the missing member (degraded)."
+        : message.Contains("Force", StringComparison.Ordinal) ? "\nhint: --force starts it anyway (read the message above first)."
+        : "";
+}
+
+/// <summary>
+/// SIGINT and SIGTERM cancel the command's token so it can stop cleanly (flush, close the array,
+/// keep sync checkpoints); a second SIGINT kills the process the usual way.
+/// </summary>
+internal sealed class InterruptSignal : IDisposable
+{
+    private readonly CancellationTokenSource _source = new();
+    private readonly List<System.Runtime.InteropServices.PosixSignalRegistration> _registrations = [];
+
+    public InterruptSignal()
+    {
+        foreach (var signal in new[] { System.Runtime.InteropServices.PosixSignal.SIGINT, System.Runtime.InteropServices.PosixSignal.SIGTERM })
+        {
+            _registrations.Add(System.Runtime.InteropServices.PosixSignalRegistration.Create(signal, context =>
+            {
+                if (_source.IsCancellationRequested)
+                    return; // second signal: default handling ends the process
+                context.Cancel = true;
+                _source.Cancel();
+            }));
+        }
+    }
+
+    public CancellationToken Token => _source.Token;
+
+    public void Dispose()
+    {
+        foreach (var registration in _registrations)
+            registration.Dispose();
+        _source.Dispose();
+    }
+}

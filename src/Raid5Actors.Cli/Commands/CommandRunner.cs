@@ -45,6 +45,12 @@ internal static class CommandRunner
                     await Console.Error.WriteLineAsync(e.ToString()).ConfigureAwait(false);
                 return ExitCodes.kFailed;
             }
+            catch (Exception e)
+            {
+                // A bug, not an operator's mistake: say so, with everything needed to report it.
+                await Console.Error.WriteLineAsync($"raid5 {command.Name}: internal error (please report): {e}").ConfigureAwait(false);
+                return ExitCodes.kFailed;
+            }
             finally
             {
                 await Log.CloseAndFlushAsync().ConfigureAwait(false);
@@ -54,7 +60,8 @@ internal static class CommandRunner
 
     /// <summary>Errors that mean "this cannot be done" rather than a bug: their message is the whole story.</summary>
     private static bool IsOperational(Exception e) => e is Raid5Exception or ArgumentException or IOException or UnauthorizedAccessException
-        or TimeoutException or SocketException or NotSupportedException or ConfigurationException or InvalidOperationException;
+        or TimeoutException or SocketException or NotSupportedException or ConfigurationException or InvalidOperationException
+        or FormatException or OverflowException;
 
     // The engine names its API; a CLI user needs the flag that does the same.
     private static string Hint(string message) =>

@@ -137,7 +137,7 @@ internal sealed class ControlServer : IAsyncDisposable
 
         ControlReply Done(string outcome)
         {
-            _log.Information("control: {Command} {Role}{Device}: {Outcome}", request.Command, request.Role, request.Device, outcome);
+            _log.Information("control: {Request}: {Outcome}", request, outcome);
             return new ControlReply(true, Outcome: outcome);
         }
     }

@@ -35,19 +35,19 @@ public sealed record Raid5Settings(
         var raid5 = (config ?? Config.Empty).WithFallback(DefaultConfig()).GetConfig("raid5");
         var settings = new Raid5Settings(
             Positive(raid5.GetInt("stripe-cache-size"), "stripe-cache-size"),
-            raid5.GetLong("stripe-cache-bytes"),
+            Bytes(raid5, "stripe-cache-bytes"),
             raid5.GetTimeSpan("stripe-idle-timeout"),
             Positive(raid5.GetInt("max-requests-in-flight"), "max-requests-in-flight"),
-            Positive(checked((int)raid5.GetLong("max-request-bytes")), "max-request-bytes"),
+            Positive(checked((int)Bytes(raid5, "max-request-bytes")), "max-request-bytes"),
             raid5.GetTimeSpan("request-timeout"),
             raid5.GetTimeSpan("unplug-delay"),
             Positive(raid5.GetInt("max-parked-stripes"), "max-parked-stripes"),
-            checked((int)raid5.GetLong("create.chunk-bytes")),
+            checked((int)Bytes(raid5, "create.chunk-bytes")),
             Raid5LayoutNames.Parse(raid5.GetString("create.layout")),
-            raid5.GetLong("bitmap.chunk-bytes"),
+            Bytes(raid5, "bitmap.chunk-bytes"),
             BitmapSettings.FromConfig(raid5.GetConfig("bitmap")),
             new SyncSettings(
-                raid5.GetLong("sync.speed-min"), raid5.GetLong("sync.speed-max"),
+                Bytes(raid5, "sync.speed-min"), Bytes(raid5, "sync.speed-max"),
                 Positive(raid5.GetInt("sync.rows-in-flight"), "sync.rows-in-flight"), raid5.GetTimeSpan("sync.checkpoint-interval")),
             raid5.GetString("persistence.database-file"));
         if (settings.BitmapChunkBytes < ArrayGeometry.kPageBytes || (settings.BitmapChunkBytes & (settings.BitmapChunkBytes - 1)) != 0)
@@ -62,6 +62,19 @@ public sealed record Raid5Settings(
     /// <summary>Stripes the cache may hold for this geometry: bounded in count and in bytes.</summary>
     public int StripeCacheSizeFor(ArrayGeometry geometry) =>
         (int)Math.Clamp(StripeCacheBytes / ((long)geometry.MemberCount * geometry.ChunkBytes), 1, StripeCacheSize);
+
+    // HOCON sizes: plain bytes or with a unit (64K, 50M, 1G; powers of 1024; kB and MB are powers of 1000).
+    private static long Bytes(Config raid5, string key)
+    {
+        try
+        {
+            return raid5.GetByteSize(key) ?? throw new ConfigurationException($"raid5.{key} is missing");
+        }
+        catch (FormatException)
+        {
+            throw new ConfigurationException($"raid5.{key} = {raid5.GetString(key)} is not a size (use bytes, or e.g. 64K, 50M, 1G)");
+        }
+    }
 
     private static int Positive(int value, string key) =>
         value > 0 ? value : throw new ConfigurationException($"raid5.{key} must be positive, not {value}");

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using System.Text;
 using Raid5Actors.Geometry;
 
@@ -330,13 +331,13 @@ internal sealed class MdImageBuilder
         for (long row = 0; row < Rows; row++)
         {
             var at = (int)(row * ChunkBytes);
-            var parity = members[parityOf[row]].AsSpan(at, ChunkBytes);
+            var parity = MemoryMarshal.Cast<byte, ulong>(members[parityOf[row]].AsSpan(at, ChunkBytes));
             for (var m = 0; m < RaidDisks; m++)
             {
                 if (m == parityOf[row])
                     continue;
-                var data = members[m].AsSpan(at, ChunkBytes);
-                for (var i = 0; i < ChunkBytes; i++)
+                var data = MemoryMarshal.Cast<byte, ulong>(members[m].AsSpan(at, ChunkBytes));
+                for (var i = 0; i < parity.Length; i++)
                     parity[i] ^= data[i];
             }
         }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using Microsoft.Win32.SafeHandles;
 using Raid5Actors.Arrays;
 using Raid5Actors.Geometry;
@@ -14,7 +15,7 @@ namespace Raid5Actors.Md;
 /// <remarks>
 /// Owns: one open handle per used member, closed by Dispose. Guarantees: nothing is ever written to
 /// an image; every state is fixed at <see cref="Open"/>, so reads are thread-safe and any number may
-/// be in flight (each piece is a positional read, <see cref="RandomAccess"/>).
+/// be in flight (each is a few positional reads, <see cref="RandomAccess"/>).
 /// </remarks>
 public sealed class MdArray : IBlockDevice, IDisposable, IAsyncDisposable
 {
@@ -28,7 +29,7 @@ public sealed class MdArray : IBlockDevice, IDisposable, IAsyncDisposable
     {
         Report = plan.Report;
         Superblock = plan.Freshest;
-        Geometry = ArrayGeometry.Create(Report.RaidDisks, Report.ChunkBytes, Report.Layout, Report.MemberDataBytes);
+        Geometry = plan.Geometry;
         _byRole = byRole;
         _dataOffsetBytes = plan.ByRole.Select(sb => sb is null ? 0 : (long)sb.DataOffsetSectors * MdFormat.kSectorBytes).ToArray();
         _pathByRole = plan.ByRole.Select(sb => sb?.ImagePath ?? "").ToArray();
@@ -90,24 +91,20 @@ public sealed class MdArray : IBlockDevice, IDisposable, IAsyncDisposable
         if (IoRange.Check(offsetBytes, destination.Length, CapacityBytes, int.MaxValue) is { } error)
             throw error;
 
-        // One piece per chunk touched; pieces are independent, so they all go out at once.
-        var pieces = new List<Task>();
-        for (var done = 0; done < destination.Length;)
+        var runs = PlanRuns(offsetBytes, destination);
+        var reads = new Task[runs.Count];
+        for (var i = 0; i < runs.Count; i++)
         {
-            var location = Geometry.Locate(offsetBytes + done);
-            var pieceBytes = Math.Min(Geometry.ChunkBytes - location.OffsetInChunk, destination.Length - done);
-            var piece = destination.Slice(done, pieceBytes);
-            pieces.Add(location.Member == _missingRole
-                ? RebuildAsync(location.MemberOffset, piece, cancellationToken)
-                : ReadMemberAsync(location.Member, location.MemberOffset, piece, cancellationToken));
-            done += pieceBytes;
+            reads[i] = runs[i].Member == _missingRole
+                ? RebuildRunAsync(runs[i], cancellationToken)
+                : ReadRunAsync(runs[i], cancellationToken);
         }
 
-        await Task.WhenAll(pieces).ConfigureAwait(false);
+        await Task.WhenAll(reads).ConfigureAwait(false);
     }
 
     public Task WriteAsync(long offsetBytes, ReadOnlyMemory<byte> source, bool fua = false, CancellationToken cancellationToken = default) =>
-        throw new NotSupportedException("an md array read from its member images is read-only");
+        Task.FromException(new NotSupportedException("an md array read from its member images is read-only"));
 
     /// <summary>Nothing is ever written, so there is nothing to flush.</summary>
     public Task FlushAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
@@ -126,49 +123,94 @@ public sealed class MdArray : IBlockDevice, IDisposable, IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 
-    // The missing chunk is the XOR of the same bytes of every other member, parity included.
-    private async Task RebuildAsync(long memberOffset, Memory<byte> destination, CancellationToken cancellationToken)
+    /// <summary>
+    /// Bytes of one member that a request wants, contiguous on the member: the chunks a member holds
+    /// in successive rows lie end to end there, so a long request needs one (vectored) read per member
+    /// instead of one per chunk. <see cref="Segments"/> are the matching slices of the destination.
+    /// </summary>
+    private sealed class Run(int member, long memberOffset, List<Memory<byte>> segments)
     {
-        var lengthBytes = destination.Length;
-        var rented = new byte[Geometry.MemberCount - 1][];
+        public int Member { get; } = member;
+
+        public long MemberOffset { get; } = memberOffset;
+
+        public List<Memory<byte>> Segments { get; } = segments;
+
+        public int LengthBytes { get; set; } = segments.Sum(segment => segment.Length);
+    }
+
+    private List<Run> PlanRuns(long offsetBytes, Memory<byte> destination)
+    {
+        var runs = new List<Run>();
+        var open = new Run?[Geometry.MemberCount];
+        for (var done = 0; done < destination.Length;)
+        {
+            var location = Geometry.Locate(offsetBytes + done);
+            var pieceBytes = Math.Min(Geometry.ChunkBytes - location.OffsetInChunk, destination.Length - done);
+            var run = open[location.Member];
+            if (run is null || run.MemberOffset + run.LengthBytes != location.MemberOffset)
+            {
+                run = new Run(location.Member, location.MemberOffset, []);
+                open[location.Member] = run;
+                runs.Add(run);
+            }
+
+            run.Segments.Add(destination.Slice(done, pieceBytes));
+            run.LengthBytes += pieceBytes;
+            done += pieceBytes;
+        }
+
+        return runs;
+    }
+
+    private async Task ReadRunAsync(Run run, CancellationToken cancellationToken)
+    {
+        Debug.Assert(run.MemberOffset + run.LengthBytes <= Geometry.MemberDataBytes, "run beyond the member's data area");
+        var at = _dataOffsetBytes[run.Member] + run.MemberOffset;
+        var read = run.Segments.Count == 1
+            ? await RandomAccess.ReadAsync(_byRole[run.Member]!, run.Segments[0], at, cancellationToken).ConfigureAwait(false)
+            : await RandomAccess.ReadAsync(_byRole[run.Member]!, run.Segments, at, cancellationToken).ConfigureAwait(false);
+
+        // Open checked that every data area lies inside its image, so only a file cut since reads short.
+        if (read != run.LengthBytes)
+            throw new IOException($"{_pathByRole[run.Member]}: the image ends at byte {at + read}, inside the array's data area (was it truncated?)");
+    }
+
+    // The missing member's bytes are the XOR of the same bytes of every other member, parity included.
+    private async Task RebuildRunAsync(Run run, CancellationToken cancellationToken)
+    {
+        var sources = new byte[Geometry.MemberCount - 1][];
         try
         {
-            var reads = new List<Task>(rented.Length);
-            var sources = new ReadOnlyMemory<byte>[rented.Length];
+            var reads = new List<Task>(sources.Length);
             var next = 0;
-            for (var role = 0; role < Geometry.MemberCount; role++)
+            for (var member = 0; member < Geometry.MemberCount; member++)
             {
-                if (role == _missingRole)
+                if (member == _missingRole)
                     continue;
-                rented[next] = ArrayPool<byte>.Shared.Rent(lengthBytes);
-                var source = rented[next].AsMemory(0, lengthBytes);
-                sources[next++] = source;
-                reads.Add(ReadMemberAsync(role, memberOffset, source, cancellationToken));
+                sources[next] = ArrayPool<byte>.Shared.Rent(run.LengthBytes);
+                var whole = sources[next++].AsMemory(0, run.LengthBytes);
+                reads.Add(ReadRunAsync(new Run(member, run.MemberOffset, [whole]), cancellationToken));
             }
 
             await Task.WhenAll(reads).ConfigureAwait(false);
-            XorParity.Compute(destination.Span, sources);
+            var slices = new ReadOnlyMemory<byte>[sources.Length];
+            var position = 0;
+            foreach (var segment in run.Segments)
+            {
+                for (var i = 0; i < sources.Length; i++)
+                    slices[i] = sources[i].AsMemory(position, segment.Length);
+                XorParity.Compute(segment.Span, slices);
+                position += segment.Length;
+            }
         }
         finally
         {
-            foreach (var buffer in rented)
+            foreach (var buffer in sources)
             {
                 if (buffer is not null)
                     ArrayPool<byte>.Shared.Return(buffer);
             }
-        }
-    }
-
-    private async Task ReadMemberAsync(int role, long memberOffset, Memory<byte> destination, CancellationToken cancellationToken)
-    {
-        var handle = _byRole[role]!;
-        var at = _dataOffsetBytes[role] + memberOffset;
-        for (var done = 0; done < destination.Length;)
-        {
-            var read = await RandomAccess.ReadAsync(handle, destination[done..], at + done, cancellationToken).ConfigureAwait(false);
-            if (read == 0)
-                throw new IOException($"{_pathByRole[role]}: the image ends at byte {at + done}, inside the array's data area (was it truncated?)");
-            done += read;
         }
     }
 }

@@ -24,7 +24,7 @@ internal static class MdAssembler
     /// <summary>md and mdadm accept a member one event behind the freshest.</summary>
     public const ulong kEventMargin = 1;
 
-    public sealed record Plan(MdAssemblyReport Report, MdSuperblock Freshest, IReadOnlyList<MdSuperblock?> ByRole);
+    public sealed record Plan(MdAssemblyReport Report, ArrayGeometry Geometry, MdSuperblock Freshest, IReadOnlyList<MdSuperblock?> ByRole);
 
     public static Plan Decide(IReadOnlyList<MdSuperblock> images, MdAssemblyOptions options)
     {
@@ -97,7 +97,7 @@ internal static class MdAssembler
             Forced = forced,
             Warnings = warnings,
         };
-        return new Plan(report, freshest, byRole);
+        return new Plan(report, geometry, freshest, byRole);
     }
 
     private sealed class MemberState(MdMemberState state, string detail)

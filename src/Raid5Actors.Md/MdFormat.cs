@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+
 namespace Raid5Actors.Md;
 
 /// <summary>
@@ -99,11 +101,11 @@ internal static class MdFormat
         for (; at + 4 <= bytes; at += 4)
         {
             if (at != kChecksumAt)
-                sum += System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(superblock[at..]);
+                sum += BinaryPrimitives.ReadUInt32LittleEndian(superblock[at..]);
         }
 
         if (bytes - at == 2)
-            sum += System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(superblock[at..]);
+            sum += BinaryPrimitives.ReadUInt16LittleEndian(superblock[at..]);
 
         // The C code keeps the fold in a u32, so a carry out of it is dropped.
         return unchecked((uint)((sum & 0xffffffff) + (sum >> 32)));

@@ -42,11 +42,21 @@ internal static class MdAssembler
         var states = images.Select(image => Classify(image, freshest)).ToArray();
         var best = ChooseClaimants(images, states, freshest.RaidDisks);
         MarkCurrent(images, states, best, freshest, options);
-        var forced = options.Force && PullInStale(images, states, best, freshest);
+        var pulledIn = options.Force && PullInStale(images, states, best, freshest);
         var byRole = UsedByRole(images, states, freshest.RaidDisks);
-        var missing = Enumerable.Range(0, freshest.RaidDisks).Where(role => byRole[role] is null).ToArray();
         var members = images.Select((image, i) => new MdMemberReport(image.ImagePath, image.DevNumber, image.Role, image.Events, states[i].State, states[i].Detail)).ToArray();
 
+        var (clean, dirtyDegraded, warnings) = GateStart(byRole, members, freshest, options);
+        var forced = pulledIn || dirtyDegraded || states.Any(s => s.ForcedPastSplit);
+        return BuildPlan(freshest, byRole, members, clean, forced, warnings);
+    }
+
+    // Steps 5 and 6: enough members, and a dirty array whole or forced. Returns whether it is clean,
+    // whether it starts dirty and degraded (Force), and what the caller should be warned of.
+    private static (bool Clean, bool DirtyDegraded, List<string> Warnings) GateStart(
+        MdSuperblock?[] byRole, MdMemberReport[] members, MdSuperblock freshest, MdAssemblyOptions options)
+    {
+        var missing = MissingRoles(byRole);
         if (missing.Length > 1)
         {
             throw new MdAssemblyException(
@@ -54,31 +64,28 @@ internal static class MdAssembler
                 $"RAID5 survives the loss of one.{Describe(members)}");
         }
 
-        var clean = byRole.All(member => member is null || member.IsClean);
         var warnings = new List<string>();
-        if (missing.Length == 1 && !clean)
+        var dirty = byRole.FirstOrDefault(member => member is { IsClean: false });
+        var dirtyDegraded = missing.Length == 1 && dirty is not null;
+        if (dirtyDegraded && !options.Force)
         {
-            var dirty = byRole.First(member => member is { IsClean: false })!;
-            if (!options.Force)
-            {
-                throw new MdAssemblyException(
-                    $"cannot start dirty degraded array: role {missing[0]} is missing and {dirty.ImagePath} says the array was not " +
-                    $"stopped cleanly (resync from sector {dirty.ResyncOffsetSectors} pending), so the parity that would rebuild " +
-                    $"role {missing[0]} may be stale; use Force (mdadm --force) to read it anyway.{Describe(members)}");
-            }
+            throw new MdAssemblyException(
+                $"cannot start dirty degraded array: role {missing[0]} is missing and {dirty!.ImagePath} says the array was not " +
+                $"stopped cleanly (resync from sector {dirty.ResyncOffsetSectors} pending), so the parity that would rebuild " +
+                $"role {missing[0]} may be stale; use Force (mdadm --force) to read it anyway.{Describe(members)}");
+        }
 
-            forced = true;
+        if (dirtyDegraded)
             warnings.Add($"dirty degraded array started with Force: bytes rebuilt for role {missing[0]} may be wrong where writes were in flight when it stopped");
-        }
-        else if (!clean)
-        {
+        else if (dirty is not null)
             warnings.Add("the array was not stopped cleanly: parity may be stale where writes were in flight; data is read from the data members and is unaffected");
-        }
-
-        forced |= states.Any(s => s.ForcedPastSplit);
         foreach (var member in members.Where(m => m.State == MdMemberState.Forced))
             warnings.Add($"{member.ImagePath} was forced in with events {member.Events} < {freshest.Events}: its data may be out of date");
+        return (dirty is null, dirtyDegraded, warnings);
+    }
 
+    private static Plan BuildPlan(MdSuperblock freshest, MdSuperblock?[] byRole, MdMemberReport[] members, bool clean, bool forced, List<string> warnings)
+    {
         var geometry = ArrayGeometry.Create(freshest.RaidDisks, (int)freshest.ChunkBytes, freshest.KnownLayout!.Value, (long)freshest.SizeSectors * MdFormat.kSectorBytes);
         var report = new MdAssemblyReport
         {
@@ -92,13 +99,15 @@ internal static class MdAssembler
             Events = freshest.Events,
             FreshestImage = freshest.ImagePath,
             Members = members,
-            MissingRoles = missing,
+            MissingRoles = MissingRoles(byRole),
             Clean = clean,
             Forced = forced,
             Warnings = warnings,
         };
         return new Plan(report, geometry, freshest, byRole);
     }
+
+    private static int[] MissingRoles(MdSuperblock?[] byRole) => Enumerable.Range(0, byRole.Length).Where(role => byRole[role] is null).ToArray();
 
     private sealed class MemberState(MdMemberState state, string detail)
     {

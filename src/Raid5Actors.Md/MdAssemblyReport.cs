@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using Raid5Actors.Geometry;
 
 namespace Raid5Actors.Md;
@@ -90,6 +91,9 @@ public sealed record MdAssemblyReport
 
     public bool Degraded => MissingRoles.Count > 0;
 
+    /// <summary>mdadm's name for <see cref="Layout"/>, "left-symmetric" and so on.</summary>
+    public string LayoutName => Raid5LayoutNames.ToName(Layout);
+
     /// <summary>The image serving each role (null for the missing one).</summary>
     public IReadOnlyList<MdMemberReport?> ByRole()
     {
@@ -99,11 +103,14 @@ public sealed record MdAssemblyReport
         return byRole;
     }
 
+    /// <summary>camelCase JSON, property names stable; the UUID as mdadm prints it.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, MdJson.Options);
+
     public string ToText()
     {
         var text = new StringBuilder();
         var state = (Degraded ? "degraded" : "complete") + (Clean ? ", clean" : ", dirty") + (Forced ? ", forced" : "");
-        text.Append(CultureInfo.InvariantCulture, $"md array {ArrayUuid} '{Name}': raid5 {Raid5LayoutNames.ToName(Layout)}, ")
+        text.Append(CultureInfo.InvariantCulture, $"md array {ArrayUuid} '{Name}': raid5 {LayoutName}, ")
             .Append(CultureInfo.InvariantCulture, $"{RaidDisks} devices, chunk {ChunkBytes / 1024} KiB, {CapacityBytes} bytes, events {Events} ({state})\n");
         var byRole = ByRole();
         for (var role = 0; role < RaidDisks; role++)

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using Raid5Actors.Geometry;
 using static Raid5Actors.Md.MdFormat;
 
@@ -20,14 +19,6 @@ public sealed record MdExamineLine(string Key, string Value)
 /// </summary>
 public sealed record MdExamineReport
 {
-    private static readonly JsonSerializerOptions s_json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        WriteIndented = true,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
-    };
-
     public required string Image { get; init; }
 
     /// <summary>Eight hex digits, "a92b4efc".</summary>
@@ -228,7 +219,7 @@ public sealed record MdExamineReport
         return text.ToString();
     }
 
-    public string ToJson() => JsonSerializer.Serialize(this, s_json);
+    public string ToJson() => JsonSerializer.Serialize(this, MdJson.Options);
 
     // mdadm prints these two one column to the left of the others.
     private static int KeyWidth(string key) => key is "Device Role" or "Array State" ? 14 : 15;

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using System.Text.Json.Serialization;
 
 namespace Raid5Actors.Md;
 
@@ -7,6 +8,7 @@ namespace Raid5Actors.Md;
 /// A 16-byte md UUID (set_uuid or device_uuid), compared by value and printed the way mdadm prints
 /// it: the bytes in disk order as four groups of eight hex digits, <c>xxxxxxxx:xxxxxxxx:xxxxxxxx:xxxxxxxx</c>.
 /// </summary>
+[JsonConverter(typeof(MdUuidJsonConverter))]
 public readonly record struct MdUuid(ulong High, ulong Low)
 {
     public const int kBytes = 16;

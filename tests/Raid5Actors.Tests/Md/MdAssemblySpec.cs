@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Raid5Actors.Geometry;
 using Raid5Actors.Md;
 using Raid5Actors.Tests.Arrays;
@@ -252,6 +253,33 @@ public class MdAssemblySpec(ITestOutputHelper output)
         Assert.Contains("  role 2: missing (rebuilt from the others by XOR)\n", text);
         Assert.Contains($"  role 0: {images.Paths[0]} (events 20)\n", text);
         Assert.Contains($"  left out: {images.Paths[2]}: stale: events 3, the array is at 20 (md allows 1 behind)\n", text);
+    }
+
+    [Fact]
+    public void Writes_the_report_as_json_with_the_uuid_and_layout_as_mdadm_names_them()
+    {
+        var builder = Builder();
+        builder.Devices[1] = builder.Devices[1] with { Events = 2 };
+        using var images = new MdImageSet(builder, Seed());
+        using var array = MdArray.Open(images.Paths);
+
+        using var json = JsonDocument.Parse(array.Report.ToJson());
+
+        var root = json.RootElement;
+        Assert.Equal(
+            [
+                "arrayUuid", "name", "raidDisks", "layout", "chunkBytes", "memberDataBytes", "capacityBytes", "events", "freshestImage",
+                "members", "missingRoles", "clean", "forced", "warnings", "degraded", "layoutName",
+            ],
+            root.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("3e5a1102:c47d901b:620faa55:1788d24c", root.GetProperty("arrayUuid").GetString());
+        Assert.Equal("left-symmetric", root.GetProperty("layoutName").GetString());
+        Assert.True(root.GetProperty("degraded").GetBoolean());
+        var stale = root.GetProperty("members")[1];
+        Assert.Equal(["imagePath", "devNumber", "role", "events", "state", "detail", "isUsed"], stale.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("stale", stale.GetProperty("state").GetString());
+        Assert.Equal(images.Paths[1], stale.GetProperty("imagePath").GetString());
+        Assert.Equal(2ul, stale.GetProperty("events").GetUInt64());
     }
 
     private static MdImageBuilder Builder() => MdArraySpec.Builder(4, Raid5Layout.LeftSymmetric, 4096);

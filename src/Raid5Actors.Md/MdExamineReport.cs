@@ -72,7 +72,27 @@ public sealed record MdExamineReport
     /// <summary>Sectors from the superblock to the internal bitmap, when there is one.</summary>
     public required int? InternalBitmapSectors { get; init; }
 
+    /// <summary>"N sectors at offset M sectors from superblock" when the array keeps a partial parity log.</summary>
+    public required string? Ppl { get; init; }
+
+    /// <summary>Set while a reshape is in progress: where it is, in sectors of the array.</summary>
+    public required ulong? ReshapePositionSectors { get; init; }
+
+    public required int? DeltaDisks { get; init; }
+
+    public required string? NewLevel { get; init; }
+
+    public required string? NewLayout { get; init; }
+
+    public required ulong? NewChunkSizeKib { get; init; }
+
+    /// <summary>"write-mostly", "failfast", both, or null.</summary>
+    public required string? Flags { get; init; }
+
     public required DateTimeOffset UpdateTime { get; init; }
+
+    /// <summary>"512 entries available at offset 16 sectors" (and " - bad blocks present."), when a log is reserved.</summary>
+    public required string? BadBlockLog { get; init; }
 
     /// <summary>Hex, without leading zeros, as mdadm prints it.</summary>
     public required string Checksum { get; init; }
@@ -141,12 +161,20 @@ public sealed record MdExamineReport
             ResyncOffsetSectors = sb.ResyncOffsetSectors,
             DeviceUuid = sb.DeviceUuid.ToString(),
             InternalBitmapSectors = sb.FeatureMap.HasFlag(MdFeatures.BitmapOffset) ? sb.BitmapOffsetSectors : null,
+            Ppl = PplText(sb),
+            ReshapePositionSectors = Reshaping(sb) ? sb.ReshapePositionSectors : null,
+            DeltaDisks = Reshaping(sb) && sb.DeltaDisks != 0 ? sb.DeltaDisks : null,
+            NewLevel = Reshaping(sb) && sb.NewLevel != sb.Level ? MdSuperblock.LevelNameOf(sb.NewLevel) : null,
+            NewLayout = Reshaping(sb) && sb.NewLayout != sb.Layout && sb.Level == 5 ? LayoutName(sb.NewLayout) : null,
+            NewChunkSizeKib = Reshaping(sb) && sb.NewChunkSectors != sb.ChunkSectors ? sb.NewChunkSectors / 2 : null,
+            Flags = FlagsText(sb.DevFlags),
             UpdateTime = sb.UpdateTime,
+            BadBlockLog = BadBlockLogText(sb),
             Checksum = sb.StoredChecksum.ToString("x", CultureInfo.InvariantCulture),
             ExpectedChecksum = sb.ComputedChecksum.ToString("x", CultureInfo.InvariantCulture),
             ChecksumCorrect = sb.ChecksumIsCorrect,
             Events = sb.Events,
-            Layout = sb.Level == 5 ? (sb.KnownLayout is { } layout ? Raid5LayoutNames.ToName(layout) : "-unknown-") : null,
+            Layout = sb.Level == 5 ? LayoutName(sb.Layout) : null,
             LayoutNumber = sb.Layout,
             ChunkSizeKib = sb.ChunkSectors / 2,
             DeviceRole = DeviceRoleText(sb),
@@ -190,7 +218,15 @@ public sealed record MdExamineReport
         lines.Add(MdExamineLine.Blank);
         if (InternalBitmapSectors is { } bitmap)
             lines.Add(new("Internal Bitmap", $"{Invariant(bitmap)} sectors from superblock"));
+        else if (Ppl is not null)
+            lines.Add(new("PPL", Ppl));
+        if (ReshapePositionSectors is { } reshape)
+            AddReshapeLines(lines, reshape);
+        if (Flags is not null)
+            lines.Add(new("Flags", Flags));
         lines.Add(new("Update Time", MdSuperblock.FormatTime(UpdateTime)));
+        if (BadBlockLog is not null)
+            lines.Add(new("Bad Block Log", BadBlockLog));
         lines.Add(new("Checksum", ChecksumCorrect ? $"{Checksum} - correct" : $"{Checksum} - expected {ExpectedChecksum}"));
         lines.Add(new("Events", Invariant(Events)));
         lines.Add(MdExamineLine.Blank);
@@ -220,6 +256,58 @@ public sealed record MdExamineReport
     }
 
     public string ToJson() => JsonSerializer.Serialize(this, MdJson.Options);
+
+    private void AddReshapeLines(List<MdExamineLine> lines, ulong reshapeSectors)
+    {
+        lines.Add(new("Reshape pos'n", $"{Invariant(reshapeSectors / 2)}{HumanSize(reshapeSectors * kSectorBytes)}"));
+        if (DeltaDisks is { } delta)
+            lines.Add(new("Delta Devices", $"{Invariant(delta)} ({Invariant(RaidDevices - delta)}->{Invariant(RaidDevices)})"));
+        if (NewLevel is not null)
+            lines.Add(new("New Level", NewLevel));
+        if (NewLayout is not null)
+            lines.Add(new("New Layout", NewLayout));
+        if (NewChunkSizeKib is { } newChunk)
+            lines.Add(new("New Chunksize", $"{Invariant(newChunk)}K"));
+        lines.Add(MdExamineLine.Blank);
+    }
+
+    private static bool Reshaping(MdSuperblock sb) => sb.FeatureMap.HasFlag(MdFeatures.ReshapeActive);
+
+    private static string LayoutName(int layout) =>
+        layout is >= 0 and <= (int)Raid5Layout.ParityLast ? Raid5LayoutNames.ToName((Raid5Layout)layout) : "-unknown-";
+
+    private static string? PplText(MdSuperblock sb)
+    {
+        if (sb.FeatureMap.HasFlag(MdFeatures.BitmapOffset) || (sb.FeatureMap & (MdFeatures.Ppl | MdFeatures.MultiplePpls)) == 0)
+            return null;
+        var (offset, size) = PplArea(sb);
+        return $"{Invariant(size)} sectors at offset {Invariant(offset)} sectors from superblock";
+    }
+
+    // ppl.offset (s16) and ppl.size (u16) share the bitmap_offset word.
+    private static (short OffsetSectors, ushort SizeSectors) PplArea(MdSuperblock sb) =>
+        ((short)(sb.BitmapOffsetSectors & 0xffff), (ushort)((uint)sb.BitmapOffsetSectors >> 16));
+
+    private static string? FlagsText(byte devFlags)
+    {
+        if (devFlags == 0)
+            return null;
+        var flags = new List<string>();
+        if ((devFlags & kWriteMostly) != 0)
+            flags.Add("write-mostly");
+        if ((devFlags & kFailFast) != 0)
+            flags.Add("failfast");
+        return string.Join(' ', flags);
+    }
+
+    private static string? BadBlockLogText(MdSuperblock sb)
+    {
+        if (sb.BadBlockLogSectors == 0 || sb.BadBlockLogOffsetSectors == 0)
+            return null;
+        var entries = sb.BadBlockLogSectors * kSectorBytes / 8;
+        var present = sb.FeatureMap.HasFlag(MdFeatures.BadBlocks) ? " - bad blocks present." : "";
+        return $"{Invariant(entries)} entries available at offset {Invariant(sb.BadBlockLogOffsetSectors)} sectors{present}";
+    }
 
     // mdadm prints these two one column to the left of the others.
     private static int KeyWidth(string key) => key is "Device Role" or "Array State" ? 14 : 15;
@@ -275,8 +363,7 @@ public sealed record MdExamineReport
             return (null, null);
         var hasPpl = !sb.FeatureMap.HasFlag(MdFeatures.BitmapOffset) && (sb.FeatureMap & (MdFeatures.Ppl | MdFeatures.MultiplePpls)) != 0;
         long bitmapOffset = sb.FeatureMap.HasFlag(MdFeatures.BitmapOffset) ? sb.BitmapOffsetSectors : 0;
-        long pplOffset = hasPpl ? (short)(sb.BitmapOffsetSectors & 0xffff) : 0;
-        long pplSize = hasPpl ? (ushort)((uint)sb.BitmapOffsetSectors >> 16) : 0;
+        var (pplOffset, pplSize) = hasPpl ? PplArea(sb) : ((short)0, (ushort)0);
         var dataSize = (long)(sb.Level <= 0 ? sb.DataSizeSectors : sb.SizeSectors);
         var dataOffset = (long)sb.DataOffsetSectors;
         var superOffset = (long)sb.SuperOffsetSectors;
@@ -297,7 +384,7 @@ public sealed record MdExamineReport
                 return (null, null);
             var earliest = superOffset + ((32 + 4) * 2); // as mdadm: "match kernel"
             if (pplOffset > 0)
-                earliest = Math.Max(earliest, pplOffset + pplSize);
+                earliest = Math.Max(earliest, (long)pplOffset + pplSize);
             if (hasBadBlockLog)
                 earliest = Math.Max(earliest, superOffset + sb.BadBlockLogOffsetSectors + sb.BadBlockLogSectors);
             before = earliest < dataOffset ? dataOffset - earliest : 0;

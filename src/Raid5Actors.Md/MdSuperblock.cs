@@ -154,7 +154,10 @@ public sealed record MdSuperblock
     public int? Role => RoleKind == MdRoleKind.Active ? RoleValue : null;
 
     /// <summary>mdadm's name for the level ("raid5", "raid1", ...), or "-unknown-".</summary>
-    public string LevelName => Level switch
+    public string LevelName => LevelNameOf(Level);
+
+    /// <summary>mdadm's name for a level number.</summary>
+    public static string LevelNameOf(int level) => level switch
     {
         -5 => "faulty",
         -4 => "multipath",

@@ -146,7 +146,8 @@ public class MdExamineReportSpec
                 "image", "magic", "version", "featureMap", "arrayUuid", "name", "creationTime", "raidLevel", "level", "raidDevices",
                 "availDevSizeSectors", "arraySizeKib", "usedDevSizeSectors", "dataOffsetSectors", "superOffsetSectors",
                 "recoveryOffsetSectors", "unusedBeforeSectors", "unusedAfterSectors", "state", "resyncOffsetSectors", "deviceUuid",
-                "internalBitmapSectors", "updateTime", "checksum", "expectedChecksum", "checksumCorrect", "events", "layout",
+                "internalBitmapSectors", "ppl", "reshapePositionSectors", "deltaDisks", "newLevel", "newLayout", "newChunkSizeKib",
+                "flags", "updateTime", "badBlockLog", "checksum", "expectedChecksum", "checksumCorrect", "events", "layout",
                 "layoutNumber", "chunkSizeKib", "deviceRole", "role", "arrayState", "devNumber", "maxDev", "readProblem",
             ],
             root.EnumerateObject().Select(p => p.Name));

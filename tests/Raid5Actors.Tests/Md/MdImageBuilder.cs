@@ -27,6 +27,9 @@ internal sealed record MdDeviceSpec
     public long ExtraDataSectors { get; init; }
 
     public byte[]? DeviceUuid { get; init; }
+
+    /// <summary>devflags: 1 write-mostly, 2 failfast.</summary>
+    public byte DevFlags { get; init; }
 }
 
 /// <summary>
@@ -103,11 +106,21 @@ internal sealed class MdImageBuilder
 
     public int BitmapOffsetSectors { get; set; }
 
-    public uint NewLevel { get; set; }
+    /// <summary>Reshape target fields, written with <see cref="kFeatureReshapeActive"/> only; null: unchanged.</summary>
+    public int? NewLevel { get; set; }
+
+    public int? NewLayoutNumber { get; set; }
+
+    public int? NewChunkSectors { get; set; }
 
     public ulong ReshapePositionSectors { get; set; }
 
     public int DeltaDisks { get; set; }
+
+    /// <summary>A reserved bad block log (mdadm reserves one by default), sectors relative to the superblock.</summary>
+    public int BadBlockLogOffsetSectors { get; set; }
+
+    public ushort BadBlockLogSectors { get; set; }
 
     /// <summary>The array's view of roles, indexed by dev_number; every device gets a copy unless it has its own.</summary>
     public ushort[] DevRoles { get; set; }
@@ -224,13 +237,13 @@ internal sealed class MdImageBuilder
         BinaryPrimitives.WriteUInt32LittleEndian(s[88..], (uint)SectorsPerChunk);     // chunksize
         BinaryPrimitives.WriteUInt32LittleEndian(s[92..], (uint)RaidDisks);           // raid_disks
         BinaryPrimitives.WriteInt32LittleEndian(s[96..], BitmapOffsetSectors);        // bitmap_offset
-        BinaryPrimitives.WriteUInt32LittleEndian(s[100..], NewLevel);                 // new_level
-        BinaryPrimitives.WriteUInt64LittleEndian(s[104..], ReshapePositionSectors);   // reshape_position
-        BinaryPrimitives.WriteInt32LittleEndian(s[112..], DeltaDisks);                // delta_disks
         if ((FeatureMap & kFeatureReshapeActive) != 0)
         {
-            BinaryPrimitives.WriteInt32LittleEndian(s[116..], LayoutNumber);          // new_layout
-            BinaryPrimitives.WriteUInt32LittleEndian(s[120..], (uint)SectorsPerChunk); // new_chunk
+            BinaryPrimitives.WriteInt32LittleEndian(s[100..], NewLevel ?? Level);     // new_level
+            BinaryPrimitives.WriteUInt64LittleEndian(s[104..], ReshapePositionSectors); // reshape_position
+            BinaryPrimitives.WriteInt32LittleEndian(s[112..], DeltaDisks);            // delta_disks
+            BinaryPrimitives.WriteInt32LittleEndian(s[116..], NewLayoutNumber ?? LayoutNumber); // new_layout
+            BinaryPrimitives.WriteInt32LittleEndian(s[120..], NewChunkSectors ?? SectorsPerChunk); // new_chunk
         }
 
         // constant this-device information - 64 bytes
@@ -240,6 +253,9 @@ internal sealed class MdImageBuilder
         BinaryPrimitives.WriteUInt64LittleEndian(s[152..], spec.RecoveryOffsetSectors); // recovery_offset
         BinaryPrimitives.WriteUInt32LittleEndian(s[160..], spec.DevNumber);           // dev_number
         (spec.DeviceUuid ?? DefaultDeviceUuid(spec.DevNumber)).CopyTo(s[168..184]);   // device_uuid[16]
+        s[184] = spec.DevFlags;                                                        // devflags
+        BinaryPrimitives.WriteUInt16LittleEndian(s[186..], BadBlockLogSectors);       // bblog_size
+        BinaryPrimitives.WriteInt32LittleEndian(s[188..], BadBlockLogOffsetSectors);  // bblog_offset
 
         // array state information - 64 bytes
         BinaryPrimitives.WriteUInt64LittleEndian(s[192..], (ulong)UpdateUnixSeconds); // utime

@@ -39,7 +39,8 @@ public class MdadmExamineSpec(ITestOutputHelper output)
         }
     }
 
-    public static TheoryData<string> Variants() => new() { "v1.0", "v1.1", "dirty-degraded-view", "spare-and-slack", "other-layouts" };
+    public static TheoryData<string> Variants() =>
+        new() { "v1.0", "v1.1", "dirty-degraded-view", "spare-and-slack", "other-layouts", "flags-and-bad-block-log", "reshape", "recovering" };
 
     [Theory]
     [MemberData(nameof(Variants))]
@@ -66,6 +67,23 @@ public class MdadmExamineSpec(ITestOutputHelper output)
                 builder.Devices.Add(new MdDeviceSpec { DevNumber = 5 });
                 builder.Devices[1] = builder.Devices[1] with { ExtraDataSectors = 2048 };
                 builder.MaxDev = 9;
+                break;
+            case "flags-and-bad-block-log":
+                builder.BadBlockLogOffsetSectors = 8;
+                builder.BadBlockLogSectors = 8;
+                builder.Devices[0] = builder.Devices[0] with { DevFlags = 1 };
+                builder.Devices[1] = builder.Devices[1] with { DevFlags = 3, ExtraFeatures = MdImageBuilder.kFeatureBadBlocks };
+                break;
+            case "reshape":
+                builder.FeatureMap = MdImageBuilder.kFeatureReshapeActive;
+                builder.ReshapePositionSectors = 12_288;
+                builder.DeltaDisks = 1;
+                builder.NewLayoutNumber = (int)Raid5Layout.LeftSymmetric;
+                builder.NewChunkSectors = 128;
+                builder.NewLevel = 6;
+                break;
+            case "recovering":
+                builder.Devices[4] = builder.Devices[4] with { ExtraFeatures = MdImageBuilder.kFeatureRecoveryOffset, RecoveryOffsetSectors = 1024 };
                 break;
             case "other-layouts":
                 builder.LayoutNumber = (int)Raid5Layout.ParityLast;

@@ -61,7 +61,7 @@ internal static class CommandRunner
     /// <summary>Errors that mean "this cannot be done" rather than a bug: their message is the whole story.</summary>
     private static bool IsOperational(Exception e) => e is Raid5Exception or ArgumentException or IOException or UnauthorizedAccessException
         or TimeoutException or SocketException or NotSupportedException or ConfigurationException or InvalidOperationException
-        or FormatException or OverflowException;
+        or FormatException or OverflowException or Md.MdException;
 
     // The engine names its API; a CLI user needs the flag that does the same.
     private static string Hint(string message) =>

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Raid5Actors.Disks;
 using Raid5Actors.Geometry;
+using Raid5Actors.Md;
 
 namespace Raid5Actors.Cli.Commands;
 
@@ -23,11 +24,20 @@ internal static class ExamineCommand
             var path = session.Parse.GetValue(image)!;
             if (!File.Exists(path))
                 throw new CliUsageException($"{path}: no such file");
-            var ours = ReadOwn(path) ?? throw new Raid5Exception($"{path}: no Raid5Actors superblock (magic R5ACTORS at byte 0) and no md superblock");
+            var json = session.Parse.GetValue(CommonOptions.Json);
+            // md's superblock first: an md member may hold anything at byte 0 (v1.2 leaves 4 KiB there).
+            if (MdSuperblock.Probe(path) is { } md)
+            {
+                var mdReport = MdExamineReport.From(md);
+                await session.Out.WriteAsync(json ? mdReport.ToJson() + "\n" : mdReport.ToText()).ConfigureAwait(false);
+                return ExitCodes.kOk;
+            }
+            var ours = ReadOwn(path)
+                ?? throw new Raid5Exception($"{path}: neither a Raid5Actors superblock (magic R5ACTORS at byte 0) nor an md v1.x superblock (magic a92b4efc at byte 4096, 0 or the end)");
             var report = new OwnSuperblockReport(
                 Path.GetFullPath(path), "raid5actors", 1, ours.ArrayId, "raid5", ours.MemberCount, Raid5LayoutNames.ToName(ours.Layout),
                 ours.ChunkBytes, ours.DataOffsetBytes, ours.MemberDataBytes, ours.Role, ours.Events);
-            if (session.Parse.GetValue(CommonOptions.Json))
+            if (json)
                 session.WriteJson(report);
             else
                 await session.Out.WriteAsync(report.ToText()).ConfigureAwait(false);

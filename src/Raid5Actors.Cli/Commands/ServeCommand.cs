@@ -3,6 +3,7 @@ using System.Net;
 using Akka.Configuration;
 using Raid5Actors.Cli.Control;
 using Raid5Actors.Cli.Output;
+using Raid5Actors.Md;
 using Raid5Actors.Nbd;
 using Serilog;
 using Serilog.Events;
@@ -84,8 +85,24 @@ internal static class ServeCommand
         return ExitCodes.kOk;
     }
 
-    private static Task<int> ServeMdAsync(CliSession session, string[] images, NbdServerOptions options) =>
-        throw new NotSupportedException("serving md arrays is not built yet");
+    private static async Task<int> ServeMdAsync(CliSession session, string[] images, NbdServerOptions options)
+    {
+        var md = MdArray.Open(images, new MdAssemblyOptions { Force = session.Parse.GetValue(CommonOptions.Force) });
+        await using (md.ConfigureAwait(false))
+        {
+            await session.Out.WriteAsync(md.Report.ToText()).ConfigureAwait(false);
+            var server = NbdServer.Start(md, options with { Description = $"Linux md RAID5 array {md.Report.ArrayUuid} (read-only)" });
+            await using (server.ConfigureAwait(false))
+            {
+                var export = $"nbd://{Uri(server.LocalEndPoint)}/";
+                await session.Out.WriteLineAsync($"raid5: serving md array {md.Report.ArrayUuid} read-only at {export} (export \"\" or \"{options.ExportName}\"); stop with Ctrl-C").ConfigureAwait(false);
+                await session.Out.FlushAsync().ConfigureAwait(false);
+                await WaitForStopAsync(session.Cancellation).ConfigureAwait(false);
+            }
+        }
+        await session.Out.WriteLineAsync("raid5: stopped").ConfigureAwait(false);
+        return ExitCodes.kOk;
+    }
 
     private static async Task WaitForStopAsync(CancellationToken stop)
     {

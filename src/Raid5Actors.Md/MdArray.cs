@@ -166,14 +166,33 @@ public sealed class MdArray : IBlockDevice, IDisposable, IAsyncDisposable
     private async Task ReadRunAsync(Run run, CancellationToken cancellationToken)
     {
         Debug.Assert(run.MemberOffset + run.LengthBytes <= Geometry.MemberDataBytes, "run beyond the member's data area");
+        var handle = _byRole[run.Member]!;
         var at = _dataOffsetBytes[run.Member] + run.MemberOffset;
-        var read = run.Segments.Count == 1
-            ? await RandomAccess.ReadAsync(_byRole[run.Member]!, run.Segments[0], at, cancellationToken).ConfigureAwait(false)
-            : await RandomAccess.ReadAsync(_byRole[run.Member]!, run.Segments, at, cancellationToken).ConfigureAwait(false);
+        var remaining = run.Segments;
+        for (var done = 0; done < run.LengthBytes;)
+        {
+            // A scatter read may stop early (Linux takes at most IOV_MAX = 1024 buffers per preadv).
+            var read = (int)(remaining.Count == 1
+                ? await RandomAccess.ReadAsync(handle, remaining[0], at + done, cancellationToken).ConfigureAwait(false)
+                : await RandomAccess.ReadAsync(handle, remaining, at + done, cancellationToken).ConfigureAwait(false));
 
-        // Open checked that every data area lies inside its image, so only a file cut since reads short.
-        if (read != run.LengthBytes)
-            throw new IOException($"{_pathByRole[run.Member]}: the image ends at byte {at + read}, inside the array's data area (was it truncated?)");
+            // Open checked that every data area lies inside its image, so only a file cut since ends early.
+            if (read == 0)
+                throw new IOException($"{_pathByRole[run.Member]}: the image ends at byte {at + done}, inside the array's data area (was it truncated?)");
+            done += read;
+            remaining = Skip(remaining, read);
+        }
+    }
+
+    private static List<Memory<byte>> Skip(List<Memory<byte>> segments, int bytes)
+    {
+        var first = 0;
+        while (first < segments.Count && bytes >= segments[first].Length)
+            bytes -= segments[first++].Length;
+        var rest = segments.GetRange(first, segments.Count - first);
+        if (bytes > 0)
+            rest[0] = rest[0][bytes..];
+        return rest;
     }
 
     // The missing member's bytes are the XOR of the same bytes of every other member, parity included.

@@ -245,8 +245,9 @@ public sealed record MdSuperblock
         if (Level != 5)
             return $"level {Level} ({LevelName}) is not RAID5; only raid5 arrays can be read";
         if (FeatureMap.HasFlag(MdFeatures.ReshapeActive))
-            return $"a reshape is in progress (at sector {ReshapePositionSectors} of the array, to {RaidDisks} devices, " +
-                $"layout {NewLayout}, chunk {NewChunkSectors / 2} KiB); an array in mid-reshape cannot be read";
+            return $"a reshape is in progress ({RaidDisks - DeltaDisks} -> {RaidDisks} devices, layout {Layout} -> {NewLayout}, " +
+                $"chunk {ChunkSectors / 2} -> {NewChunkSectors / 2} KiB, at sector {ReshapePositionSectors} of the array); " +
+                "an array in mid-reshape cannot be read";
         if (FeatureMap.HasFlag(MdFeatures.Journal) || RoleKind == MdRoleKind.Journal)
             return "the array has a write journal (MD_FEATURE_JOURNAL); journalled arrays cannot be read";
         if (KnownLayout is null)

@@ -140,6 +140,20 @@ public class MdArraySpec(ITestOutputHelper output)
         await Assert.ThrowsAsync<ObjectDisposedException>(() => array.ReadAsync(0, new byte[512]));
     }
 
+    // With parity on one member, every other member holds a chunk in every row: one long read is one
+    // run of thousands of chunks per member, more than a single preadv takes (IOV_MAX is 1024).
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Reads_thousands_of_chunks_of_one_member_in_a_single_request(bool degraded)
+    {
+        var seed = Seed();
+        using var images = new MdImageSet(new MdImageBuilder(3, Raid5Layout.ParityFirst, 4096, 3000 * 8), seed);
+        using var array = MdArray.Open(degraded ? images.Without(2) : images.Paths);
+
+        Assert.Equal(images.Content, await MdImageSet.ReadAllAsync(array));
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(1)]

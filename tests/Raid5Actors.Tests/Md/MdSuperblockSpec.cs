@@ -166,7 +166,7 @@ public class MdSuperblockSpec(ITestOutputHelper output)
 
     public static TheoryData<string, string> Unservable() => new()
     {
-        { "reshape", "a reshape is in progress" },
+        { "reshape", "a reshape is in progress (3 -> 4 devices, layout 2 -> 2, chunk 4 -> 4 KiB, at sector 96 of the array); an array in mid-reshape cannot be read" },
         { "journal", "the array has a write journal (MD_FEATURE_JOURNAL); journalled arrays cannot be read" },
         { "unknown-feature", "unknown feature bits 0x100000 in feature map 0x100000" },
         { "layout", "layout 9 is not one of md's RAID5 layouts (0-5: left-asymmetric, right-asymmetric, left-symmetric, right-symmetric, parity-first, parity-last)" },

@@ -31,10 +31,13 @@ internal sealed class CliSession(ParseResult parse, CancellationToken cancellati
     /// The array in <paramref name="folder"/>: through the control socket of the process serving it,
     /// or opened here when none does (refused, naming the holder, when another process has it open without serving it).
     /// </summary>
-    public async Task<IArrayHandle> OpenArrayAsync(string folder, Config config)
+    /// <param name="requireServer">Refuse (a usage error naming <paramref name="why"/>) instead of opening the array here.</param>
+    public async Task<IArrayHandle> OpenArrayAsync(string folder, Config config, bool requireServer = false, string? why = null)
     {
         if (await RemoteArrayHandle.TryConnectAsync(folder, cancellation).ConfigureAwait(false) is { } remote)
             return remote;
+        if (requireServer)
+            throw new CliUsageException($"{why} needs a process serving {folder} (raid5 serve); nothing serves it");
         var array = await Raid5Array.OpenAsync(folder, new Raid5ArrayOptions
         {
             Config = config,

@@ -40,7 +40,8 @@ internal static class CommandRunner
             }
             catch (Exception e) when (IsOperational(e))
             {
-                await Console.Error.WriteLineAsync($"raid5 {command.Name}: error: {e.Message}{Hint(e.Message)}").ConfigureAwait(false);
+                var message = OperatorMessage(e);
+                await Console.Error.WriteLineAsync($"raid5 {command.Name}: error: {message}{Hint(message)}").ConfigureAwait(false);
                 if (verbose)
                     await Console.Error.WriteLineAsync(e.ToString()).ConfigureAwait(false);
                 return ExitCodes.kFailed;
@@ -63,10 +64,21 @@ internal static class CommandRunner
         or TimeoutException or SocketException or NotSupportedException or ConfigurationException or InvalidOperationException
         or FormatException or OverflowException or Md.MdException;
 
+    // ArgumentException appends " (Parameter 'x')" and the actual value: names from code, not for operators.
+    private static string OperatorMessage(Exception e)
+    {
+        var message = e.Message;
+        if (e is ArgumentException { ParamName: { } name })
+            message = message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal);
+        if (e is ArgumentOutOfRangeException)
+            message = message.Split(Environment.NewLine + "Actual value was", 2)[0];
+        return message;
+    }
+
     // The engine names its API; a CLI user needs the flag that does the same.
     private static string Hint(string message) =>
-        message.Contains("AllowDegraded", StringComparison.Ordinal) ? "\nhint: --allow-degraded starts it without the missing member (degraded)."
-        : message.Contains("Force", StringComparison.Ordinal) ? "\nhint: --force starts it anyway (read the message above first)."
+        message.Contains("AllowDegraded", StringComparison.Ordinal) ? "\nhint: raid5 assemble (or serve) --allow-degraded starts it without the missing member."
+        : message.Contains("Force", StringComparison.Ordinal) ? "\nhint: raid5 assemble (or serve) --force starts it anyway; read the message above first."
         : "";
 }
 

@@ -59,12 +59,11 @@ internal static class MemberCommands
     private static async Task<int> RunAsync(CliSession session, string folder, Func<IArrayHandle, CancellationToken, Task<string>> act, bool follow = true)
     {
         var config = session.LoadConfig(folder);
-        var array = await session.OpenArrayAsync(folder, config).ConfigureAwait(false);
+        var noWait = session.Parse.GetValue(CommonOptions.NoWait);
+        // Without a server the work runs in this command, so there is nothing to leave running.
+        var array = await session.OpenArrayAsync(folder, config, requireServer: noWait, why: "--no-wait").ConfigureAwait(false);
         await using (array.ConfigureAwait(false))
         {
-            var noWait = session.Parse.GetValue(CommonOptions.NoWait);
-            if (noWait && !array.IsRemote)
-                throw new CliUsageException($"--no-wait needs a process serving {folder} (raid5 serve) to keep the work running; nothing serves it, so the work runs in this command");
             var outcome = await act(array, session.Cancellation).ConfigureAwait(false);
             await session.Out.WriteLineAsync($"raid5: {outcome}").ConfigureAwait(false);
             if (!follow || noWait)

@@ -3,7 +3,10 @@ using Raid5Actors.Cli.Output;
 
 namespace Raid5Actors.Cli.Commands;
 
-/// <summary><c>status</c> (like /proc/mdstat) and <c>detail</c> (like mdadm --detail), on a served array or opened here.</summary>
+/// <summary>
+/// <c>status</c> (like /proc/mdstat) and <c>detail</c> (like mdadm --detail), on a served array or opened here.
+/// They take no --allow-degraded or --force: looking must not change the array (those assemble it differently).
+/// </summary>
 internal static class StatusCommands
 {
     public static Command BuildStatus()
@@ -11,7 +14,7 @@ internal static class StatusCommands
         var folder = CommonOptions.Folder();
         var command = new Command("status", "Show the array's state, members and any running rebuild, resync or check (like /proc/mdstat)")
         {
-            folder, CommonOptions.Json, CommonOptions.AllowDegraded, CommonOptions.Force,
+            folder, CommonOptions.Json,
         }.WithConfiguration();
         command.SetRunner(session => ShowAsync(session, session.Parse.GetValue(folder)!, StatusText.Mdstat));
         return command;
@@ -22,7 +25,7 @@ internal static class StatusCommands
         var folder = CommonOptions.Folder();
         var command = new Command("detail", "Show everything about the array and each of its devices (like mdadm --detail)")
         {
-            folder, CommonOptions.Json, CommonOptions.AllowDegraded, CommonOptions.Force,
+            folder, CommonOptions.Json,
         }.WithConfiguration();
         command.SetRunner(session => ShowAsync(session, session.Parse.GetValue(folder)!, StatusText.Detail));
         return command;

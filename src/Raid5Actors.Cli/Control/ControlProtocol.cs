@@ -26,10 +26,13 @@ internal static class ControlProtocol
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
     };
 
+    /// <summary>The folder's one spelling: absolute, without a trailing separator (shell completion adds one).</summary>
+    public static string FullPath(string folder) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
+
     /// <summary>Where the process serving <paramref name="folder"/> listens: derived from the folder alone, so a client needs nothing else.</summary>
     public static string SocketPathFor(string folder)
     {
-        var full = Path.GetFullPath(folder);
+        var full = FullPath(folder);
         var inFolder = Path.Combine(full, kSocketFileName);
         if (System.Text.Encoding.UTF8.GetByteCount(inFolder) <= kMaxSocketPathBytes)
             return inFolder;

@@ -35,7 +35,7 @@ public sealed record StatusDocument(
     ServedDocument? ServedBy)
 {
     public static StatusDocument From(string folder, ArrayStatus status, ArrayMetadata metadata, ServedDocument? servedBy) => new(
-        Path.GetFullPath(folder),
+        Control.ControlProtocol.FullPath(folder),
         status.ArrayId,
         status.State,
         "raid5",

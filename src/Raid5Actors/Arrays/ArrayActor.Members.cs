@@ -94,7 +94,7 @@ public sealed partial class ArrayActor
         var requester = Sender;
         if (fail.Role < 0 || fail.Role >= _metadata.MemberCount)
         {
-            requester.Tell(new RequestFailed(new ArgumentOutOfRangeException(nameof(fail.Role), $"role {fail.Role} does not exist: the array has roles 0 to {_metadata.MemberCount - 1}")));
+            requester.Tell(new RequestFailed(NoSuchRole(fail.Role)));
             return;
         }
         if (_metadata.Slots[fail.Role].State == MemberState.Faulty)
@@ -106,12 +106,15 @@ public sealed partial class ArrayActor
         DeferAsync(fail, _ => requester.Tell(new MembersChanged(_metadata, $"member {fail.Role} marked faulty")));
     }
 
+    private Raid5Exception NoSuchRole(int role) =>
+        new($"role {role} does not exist: the array has roles 0 to {_metadata.MemberCount - 1}");
+
     private void OnRemoveMember(RemoveMember remove)
     {
         var requester = Sender;
         if (remove.Role < 0 || remove.Role >= _metadata.MemberCount)
         {
-            requester.Tell(new RequestFailed(new ArgumentOutOfRangeException(nameof(remove.Role), $"role {remove.Role} does not exist: the array has roles 0 to {_metadata.MemberCount - 1}")));
+            requester.Tell(new RequestFailed(NoSuchRole(remove.Role)));
             return;
         }
         var slot = _metadata.Slots[remove.Role];

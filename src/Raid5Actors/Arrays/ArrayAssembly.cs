@@ -35,8 +35,13 @@ public static class ArrayAssembly
         var dataOffsetBytes = MemberSuperblock.kDefaultDataOffsetBytes;
         var devices = memberCount + create.Spares;
         var memberBytes = create.MemberBytes > 0 ? create.MemberBytes : ExistingBlankSize(provider, devices);
+        var chunkBytes = create.ChunkBytes ?? settings.DefaultChunkBytes;
+        if (memberBytes < dataOffsetBytes + chunkBytes)
+            throw new Raid5GeometryException(
+                $"members of {memberBytes} bytes are too small: each needs {dataOffsetBytes} bytes for its superblock area "
+                + $"plus at least one chunk of {chunkBytes} bytes ({dataOffsetBytes + chunkBytes} bytes in all)");
         var geometry = ArrayGeometry.Create(
-            memberCount, create.ChunkBytes ?? settings.DefaultChunkBytes, create.Layout ?? settings.DefaultLayout,
+            memberCount, chunkBytes, create.Layout ?? settings.DefaultLayout,
             memberBytes - dataOffsetBytes);
         if (create.MemberBytes > 0)
         {

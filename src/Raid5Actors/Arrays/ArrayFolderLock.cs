@@ -24,6 +24,7 @@ public sealed class ArrayFolderLock : IDisposable
 
     private readonly FileStream _lock;
     private readonly string _ownerPath;
+    private string? _createdFolder;
     private int _released;
 
     private ArrayFolderLock(FileStream lockFile, string ownerPath, ArrayOwner owner)
@@ -42,6 +43,7 @@ public sealed class ArrayFolderLock : IDisposable
     /// </summary>
     public static ArrayFolderLock Acquire(string folder, bool create, string databasePath)
     {
+        var createdFolder = create && !Directory.Exists(folder);
         if (create)
             Directory.CreateDirectory(folder);
         else if (!Directory.Exists(folder))
@@ -62,7 +64,7 @@ public sealed class ArrayFolderLock : IDisposable
                 + "stop that one first, or manage the array through it (e.g. raid5 status).", e);
         }
         var owner = new ArrayOwner(Environment.ProcessId, Environment.MachineName, Describe(Environment.GetCommandLineArgs()), DateTime.UtcNow);
-        var held = new ArrayFolderLock(lockFile, Path.Combine(folder, kOwnerFileName), owner);
+        var held = new ArrayFolderLock(lockFile, Path.Combine(folder, kOwnerFileName), owner) { _createdFolder = createdFolder ? folder : null };
         held.Publish();
         return held;
     }
@@ -118,9 +120,13 @@ public sealed class ArrayFolderLock : IDisposable
     /// </summary>
     public void Release(bool leaveNothing)
     {
-        if (leaveNothing && Volatile.Read(ref _released) == 0)
+        var removeFiles = leaveNothing && Volatile.Read(ref _released) == 0;
+        if (removeFiles)
             File.Delete(_lock.Name);
         Dispose();
+        // A folder this lock made for a create that was refused goes too, if nothing else landed in it.
+        if (removeFiles && _createdFolder is { } folder && !Directory.EnumerateFileSystemEntries(folder).Any())
+            Directory.Delete(folder);
     }
 
     private void Publish()

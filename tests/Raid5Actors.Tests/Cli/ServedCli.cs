@@ -55,9 +55,13 @@ internal sealed partial class ServedCli : IAsyncDisposable
     }
 
     /// <summary>Starts <c>raid5 serve <paramref name="folder"/> --port 0 --export-name raid5 <paramref name="extra"/></c> and waits until it serves.</summary>
-    public static async Task<ServedCli> StartAsync(ITestOutputHelper output, string folder, params string[] extra)
+    public static Task<ServedCli> StartAsync(ITestOutputHelper output, string folder, params string[] extra) =>
+        StartAsync(output, ["serve", folder, "--port", "0", "--export-name", kExportName, .. extra]);
+
+    /// <summary>Starts <c>raid5 <paramref name="arguments"/></c> (a serve command line) and waits until it serves.</summary>
+    public static async Task<ServedCli> StartAsync(ITestOutputHelper output, IReadOnlyList<string> arguments)
     {
-        var start = Raid5Command.StartInfo(["serve", folder, "--port", "0", "--export-name", kExportName, .. extra]);
+        var start = Raid5Command.StartInfo(arguments);
         var commandLine = Raid5Command.Describe(start);
         var process = new Process { StartInfo = start };
         var served = new ServedCli(process, output, commandLine);

@@ -54,6 +54,19 @@ public sealed class NbdServer : IAsyncDisposable
     public NbdServerOptions Options => _options;
 
     /// <summary>Binds the endpoint (throws <see cref="SocketException"/> if it is taken) and starts accepting clients.</summary>
+    /// <summary>
+    /// SO_REUSEADDR alone: a restarted server need not wait for the previous one's connections to
+    /// leave TIME_WAIT. Not .NET's ReuseAddress: on Linux it also sets SO_REUSEPORT, and then a second
+    /// server on the same port binds too and the kernel hands it half of the clients, of another array.
+    /// (On Windows SO_REUSEADDR itself would let another process share the port, so it stays off.)
+    /// </summary>
+    private static void AllowRebindAfterRestart(Socket listener)
+    {
+        var (level, option) = OperatingSystem.IsLinux() ? (1, 2) : OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD() ? (0xffff, 4) : (0, 0);
+        if (option != 0)
+            listener.SetRawSocketOption(level, option, BitConverter.GetBytes(1));
+    }
+
     public static NbdServer Start(IBlockDevice array, NbdServerOptions? options = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(array);
@@ -63,10 +76,7 @@ public sealed class NbdServer : IAsyncDisposable
         var listener = new Socket(options.BindAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            // A restarted server must not wait for the previous one's connections to leave TIME_WAIT.
-            // (On Windows the same option would let another process share the port.)
-            if (!OperatingSystem.IsWindows())
-                listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            AllowRebindAfterRestart(listener);
             listener.Bind(new IPEndPoint(options.BindAddress, options.Port));
             listener.Listen(128);
         }

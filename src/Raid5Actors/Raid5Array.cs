@@ -149,9 +149,27 @@ public sealed class Raid5Array : IBlockDevice, IAsyncDisposable
     {
         var provider = _provider ?? throw new InvalidOperationException("this array was attached without its member provider; add members through ArrayProtocol.AddMember");
         var metadata = (ArrayMetadata)await RequestAsync(GetMetadata.Instance, default).ConfigureAwait(false);
-        var index = device ?? metadata.NextDevice;
+        if (device is { } given && (given is < 0 or >= ArrayAssembly.kMaxDevices || !provider.Exists(given)))
+            throw new Raid5Exception(given is < 0 or >= ArrayAssembly.kMaxDevices
+                ? $"device {given} does not exist: devices are numbered 0 to {ArrayAssembly.kMaxDevices - 1}"
+                : $"device {given} ({provider.Describe(given)}) does not exist; to add a new blank device, give no device number");
+        var index = device ?? FreeDevice(metadata, provider);
         var opened = ArrayAssembly.OpenForAdd(provider, index, metadata.DataOffsetBytes + metadata.MemberDataBytes);
         return (MembersChanged)await RequestAsync(new AddMember(opened), default).ConfigureAwait(false);
+    }
+
+    // The next index after every device the array uses, else the lowest index that neither the array nor a file uses.
+    private static int FreeDevice(ArrayMetadata metadata, IMemberStoreProvider provider)
+    {
+        var used = metadata.Slots.Select(s => s.Device).Concat(metadata.Spares).ToHashSet();
+        var candidates = Enumerable.Range(metadata.NextDevice, Math.Max(0, ArrayAssembly.kMaxDevices - metadata.NextDevice))
+            .Concat(Enumerable.Range(0, ArrayAssembly.kMaxDevices));
+        foreach (var candidate in candidates)
+        {
+            if (!used.Contains(candidate) && !provider.Exists(candidate))
+                return candidate;
+        }
+        throw new Raid5Exception($"all {ArrayAssembly.kMaxDevices} device numbers are taken by members, spares or old member files; remove an old member file first");
     }
 
     /// <summary>Starts a check (count rows whose parity mismatches) or a repair (also rewrite it); see <see cref="WaitForSyncAsync"/>.</summary>
@@ -253,14 +271,15 @@ public sealed class Raid5Array : IBlockDevice, IAsyncDisposable
             throw;
         }
 
-        SqlitePersistence.PrepareDatabase(databasePath);
         var config = (options.Config ?? Config.Empty)
             .WithFallback(s_ownSystemConfig)
             .WithFallback(Raid5Logging.LoggerConfig)
             .WithFallback(Raid5ArrayConfig.For(databasePath, options.Name));
-        var system = ActorSystem.Create("raid5", config);
+        ActorSystem? system = null;
         try
         {
+            SqlitePersistence.PrepareDatabase(databasePath);
+            system = ActorSystem.Create("raid5", config);
             var actor = await ArrayGuardian.StartAsync(system, ArrayActor.Props(setup), options.Name, settings.RequestTimeout).ConfigureAwait(false);
             var metadata = await WaitReady(actor, settings).ConfigureAwait(false);
             // The lock lives as long as the system holding the array, as a process's locks end with it.
@@ -269,7 +288,8 @@ public sealed class Raid5Array : IBlockDevice, IAsyncDisposable
         }
         catch
         {
-            await system.Terminate().ConfigureAwait(false);
+            if (system is not null)
+                await system.Terminate().ConfigureAwait(false);
             SqlitePersistence.ReleaseDatabase(databasePath);
             if (create is not null)
                 RemoveCreated(databasePath, provider, create);

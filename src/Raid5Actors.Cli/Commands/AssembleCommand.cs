@@ -27,9 +27,11 @@ internal static class AssembleCommand
             {
                 if (array.IsRemote)
                     throw new Raid5Exception($"{dir} is already assembled and served by another process; see raid5 status {dir}");
-                await session.Out.WriteLineAsync($"raid5: assembled {Path.GetFullPath(dir)}").ConfigureAwait(false);
-                var status = await session.Progress(config).FollowAsync(array, session.Cancellation).ConfigureAwait(false);
-                if (session.Parse.GetValue(CommonOptions.Json))
+                var json = session.Parse.GetValue(CommonOptions.Json);
+                var text = json ? Console.Error : session.Out;
+                await text.WriteLineAsync($"raid5: assembled {Path.GetFullPath(dir)}").ConfigureAwait(false);
+                var status = await session.Progress(config, toStandardError: json).FollowAsync(array, session.Cancellation).ConfigureAwait(false);
+                if (json)
                     session.WriteJson(status);
                 else
                     await session.Out.WriteAsync(StatusText.Mdstat(status)).ConfigureAwait(false);

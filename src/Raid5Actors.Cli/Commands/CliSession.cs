@@ -25,7 +25,10 @@ internal sealed class CliSession(ParseResult parse, CancellationToken cancellati
 
     public TimeSpan PollInterval(Config config) => config.GetTimeSpan("raid5.cli.poll-interval", TimeSpan.FromMilliseconds(500));
 
-    public SyncProgress Progress(Config config) => new(Terminal, Out, PollInterval(config));
+    /// <param name="toStandardError">For commands whose standard output is JSON: progress must not mix into it.</param>
+    public SyncProgress Progress(Config config, bool toStandardError = false) =>
+        toStandardError ? new(AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) }), Console.Error, PollInterval(config))
+            : new(Terminal, Out, PollInterval(config));
 
     /// <summary>
     /// The array in <paramref name="folder"/>: through the control socket of the process serving it,
@@ -34,7 +37,9 @@ internal sealed class CliSession(ParseResult parse, CancellationToken cancellati
     /// <param name="requireServer">Refuse (a usage error naming <paramref name="why"/>) instead of opening the array here.</param>
     public async Task<IArrayHandle> OpenArrayAsync(string folder, Config config, bool requireServer = false, string? why = null)
     {
-        if (await RemoteArrayHandle.TryConnectAsync(folder, cancellation).ConfigureAwait(false) is { } remote)
+        // The server answers within its own request timeout; allow for that plus the hop.
+        var timeout = config.GetTimeSpan("raid5.request-timeout", TimeSpan.FromSeconds(60)) + TimeSpan.FromSeconds(10);
+        if (await RemoteArrayHandle.TryConnectAsync(folder, timeout, cancellation).ConfigureAwait(false) is { } remote)
             return remote;
         if (requireServer)
             throw new CliUsageException($"{why} needs a process serving {folder} (raid5 serve); nothing serves it");

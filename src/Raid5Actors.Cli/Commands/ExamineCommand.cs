@@ -22,6 +22,8 @@ internal static class ExamineCommand
         command.SetRunner(async session =>
         {
             var path = session.Parse.GetValue(image)!;
+            if (Directory.Exists(path))
+                throw new CliUsageException($"{path} is a folder; examine takes one member file (e.g. {Path.Combine(path, "member-00.img")})");
             if (!File.Exists(path))
                 throw new CliUsageException($"{path}: no such file");
             var json = session.Parse.GetValue(CommonOptions.Json);

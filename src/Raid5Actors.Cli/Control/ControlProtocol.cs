@@ -14,11 +14,34 @@ internal static class ControlProtocol
 {
     public const string kSocketFileName = "raid5.sock";
 
+    /// <summary>Names the socket of the process serving the folder, for clients that spell the folder differently (a symlink, another TMPDIR).</summary>
+    public const string kControlFileName = "raid5.control";
+
+    /// <summary>Connections one serving process answers at once; more are closed at once.</summary>
+    public const int kMaxConnections = 16;
+
     /// <summary>A request or reply line longer than this is not from our CLI.</summary>
     public const int kMaxLineChars = 1 << 20;
 
     // sun_path is 108 bytes on Linux, 104 on macOS; keep a margin for the terminating NUL.
     private const int kMaxSocketPathBytes = 100;
+
+    /// <summary>Reads one line of at most <see cref="kMaxLineChars"/>; null at the end of the stream; throws <see cref="IOException"/> beyond the limit.</summary>
+    public static async Task<string?> ReadLineAsync(StreamReader reader, CancellationToken cancellationToken)
+    {
+        var line = new System.Text.StringBuilder();
+        var one = new char[1];
+        while (true)
+        {
+            if (await reader.ReadAsync(one.AsMemory(), cancellationToken).ConfigureAwait(false) == 0)
+                return line.Length == 0 ? null : line.ToString();
+            if (one[0] == '\n')
+                return line.ToString();
+            if (line.Length == kMaxLineChars)
+                throw new IOException($"a control line is longer than {kMaxLineChars} characters");
+            line.Append(one[0]);
+        }
+    }
 
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -28,6 +51,19 @@ internal static class ControlProtocol
 
     /// <summary>The folder's one spelling: absolute, without a trailing separator (shell completion adds one).</summary>
     public static string FullPath(string folder) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
+
+    /// <summary>The socket a client should try: the one the serving process names in the folder, else the one derived from the path.</summary>
+    public static string SocketPathToTry(string folder)
+    {
+        try
+        {
+            return File.ReadAllText(Path.Combine(folder, kControlFileName)).Trim();
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return SocketPathFor(folder);
+        }
+    }
 
     /// <summary>Where the process serving <paramref name="folder"/> listens: derived from the folder alone, so a client needs nothing else.</summary>
     public static string SocketPathFor(string folder)

@@ -19,8 +19,11 @@ internal sealed class ControlServer : IAsyncDisposable
     private readonly List<Task> _connections = [];
     private readonly Task _acceptLoop;
 
-    private ControlServer(Socket listener, string path, LocalArrayHandle array, ILogger log)
+    private readonly string _controlFile;
+
+    private ControlServer(Socket listener, string path, LocalArrayHandle array, ILogger log, string controlFile)
     {
+        _controlFile = controlFile;
         _listener = listener;
         SocketPath = path;
         _array = array;
@@ -47,7 +50,9 @@ internal sealed class ControlServer : IAsyncDisposable
             listener.Dispose();
             throw;
         }
-        return new ControlServer(listener, path, array, log);
+        // Written after the socket listens, so a client that finds the file finds a socket.
+        File.WriteAllText(Path.Combine(folder, ControlProtocol.kControlFileName), path);
+        return new ControlServer(listener, path, array, log, Path.Combine(folder, ControlProtocol.kControlFileName));
     }
 
     public async ValueTask DisposeAsync()
@@ -59,6 +64,7 @@ internal sealed class ControlServer : IAsyncDisposable
         lock (_connections)
             open = [.. _connections];
         await Task.WhenAll(open).ConfigureAwait(false);
+        File.Delete(_controlFile);
         File.Delete(SocketPath);
         _stopping.Dispose();
     }
@@ -76,11 +82,16 @@ internal sealed class ControlServer : IAsyncDisposable
             {
                 return;
             }
-            var connection = ServeAsync(client);
             lock (_connections)
             {
                 _connections.RemoveAll(t => t.IsCompleted);
-                _connections.Add(connection);
+                if (_connections.Count >= ControlProtocol.kMaxConnections)
+                {
+                    _log.Warning("control socket: {Count} connections open already; one more refused", _connections.Count);
+                    client.Dispose();
+                    continue;
+                }
+                _connections.Add(ServeAsync(client));
             }
         }
     }
@@ -93,10 +104,8 @@ internal sealed class ControlServer : IAsyncDisposable
         await using var writer = new StreamWriter(stream, new UTF8Encoding(false)) { AutoFlush = true };
         try
         {
-            while (await reader.ReadLineAsync(_stopping.Token).ConfigureAwait(false) is { } line)
+            while (await ControlProtocol.ReadLineAsync(reader, _stopping.Token).ConfigureAwait(false) is { } line)
             {
-                if (line.Length > ControlProtocol.kMaxLineChars)
-                    return;
                 var request = JsonSerializer.Deserialize<ControlRequest>(line, ControlProtocol.Json);
                 if (request is null)
                     return;
@@ -127,6 +136,7 @@ internal sealed class ControlServer : IAsyncDisposable
                 ControlCommand.Add => Done(await _array.AddAsync(request.Device, cancel).ConfigureAwait(false)),
                 ControlCommand.Check => Done(await _array.StartCheckAsync(repair: false, cancel).ConfigureAwait(false)),
                 ControlCommand.Repair => Done(await _array.StartCheckAsync(repair: true, cancel).ConfigureAwait(false)),
+                // A number outside the enum, from a client of another version.
                 _ => new ControlReply(false, $"unknown control command {request.Command}"),
             };
         }

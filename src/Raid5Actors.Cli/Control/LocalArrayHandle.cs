@@ -8,8 +8,6 @@ internal sealed class LocalArrayHandle(Raid5Array array, string folder, ServedDo
 {
     public bool IsRemote => false;
 
-    public Raid5Array Array => array;
-
     public async Task<StatusDocument> StatusAsync(CancellationToken cancellationToken) =>
         StatusDocument.From(folder, await array.GetStatusAsync(cancellationToken).ConfigureAwait(false), array.Metadata, servedBy);
 

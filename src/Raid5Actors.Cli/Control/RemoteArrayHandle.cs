@@ -12,9 +12,12 @@ internal sealed class RemoteArrayHandle : IArrayHandle
     private readonly StreamReader _reader;
     private readonly StreamWriter _writer;
 
-    private RemoteArrayHandle(Socket socket)
+    private readonly TimeSpan _timeout;
+
+    private RemoteArrayHandle(Socket socket, TimeSpan timeout)
     {
         _socket = socket;
+        _timeout = timeout;
         var stream = new NetworkStream(socket, ownsSocket: true);
         _reader = new StreamReader(stream, Encoding.UTF8);
         _writer = new StreamWriter(stream, new UTF8Encoding(false)) { AutoFlush = true };
@@ -22,17 +25,27 @@ internal sealed class RemoteArrayHandle : IArrayHandle
 
     public bool IsRemote => true;
 
-    /// <summary>Connects to the process serving <paramref name="folder"/>, or null when none listens there.</summary>
-    public static async Task<RemoteArrayHandle?> TryConnectAsync(string folder, CancellationToken cancellationToken)
+    /// <summary>
+    /// Connects to the process serving <paramref name="folder"/>, or null when none listens there.
+    /// Each request then waits at most <paramref name="timeout"/> for its answer.
+    /// </summary>
+    public static async Task<RemoteArrayHandle?> TryConnectAsync(string folder, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var path = ControlProtocol.SocketPathFor(folder);
+        var path = ControlProtocol.SocketPathToTry(folder);
         if (!File.Exists(path))
             return null;
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), cancellationToken).ConfigureAwait(false);
-            return new RemoteArrayHandle(socket);
+            using var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            connectTimeout.CancelAfter(timeout);
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), connectTimeout.Token).ConfigureAwait(false);
+            return new RemoteArrayHandle(socket, timeout);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            socket.Dispose();
+            throw new Raid5Exception($"the process serving {folder} did not accept a control connection on {path} within {timeout}");
         }
         catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionRefused or SocketError.AddressNotAvailable)
         {
@@ -71,10 +84,12 @@ internal sealed class RemoteArrayHandle : IArrayHandle
 
     private async Task<ControlReply> SendAsync(ControlRequest request, CancellationToken cancellationToken)
     {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_timeout);
         try
         {
-            await _writer.WriteLineAsync(JsonSerializer.Serialize(request, ControlProtocol.Json).AsMemory(), cancellationToken).ConfigureAwait(false);
-            var line = await _reader.ReadLineAsync(cancellationToken).ConfigureAwait(false)
+            await _writer.WriteLineAsync(JsonSerializer.Serialize(request, ControlProtocol.Json).AsMemory(), timeout.Token).ConfigureAwait(false);
+            var line = await ControlProtocol.ReadLineAsync(_reader, timeout.Token).ConfigureAwait(false)
                 ?? throw new Raid5Exception("the serving process closed its control connection (it may be stopping)");
             var reply = JsonSerializer.Deserialize<ControlReply>(line, ControlProtocol.Json)
                 ?? throw new Raid5Exception("the serving process sent an empty control reply");
@@ -83,6 +98,10 @@ internal sealed class RemoteArrayHandle : IArrayHandle
         catch (IOException e)
         {
             throw new Raid5Exception($"lost the connection to the serving process: {e.Message}", e);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new Raid5Exception($"the serving process did not answer {request.Command.ToString().ToLowerInvariant()} within {_timeout}");
         }
     }
 }

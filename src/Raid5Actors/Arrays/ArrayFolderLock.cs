@@ -24,11 +24,12 @@ public sealed class ArrayFolderLock : IDisposable
 
     private readonly FileStream _lock;
     private readonly string _ownerPath;
-    private string? _createdFolder;
+    private readonly string? _createdFolder;
     private int _released;
 
-    private ArrayFolderLock(FileStream lockFile, string ownerPath, ArrayOwner owner)
+    private ArrayFolderLock(FileStream lockFile, string ownerPath, ArrayOwner owner, string? createdFolder)
     {
+        _createdFolder = createdFolder;
         _lock = lockFile;
         _ownerPath = ownerPath;
         Owner = owner;
@@ -61,15 +62,15 @@ public sealed class ArrayFolderLock : IDisposable
             var who = holder is null ? "another process" : holder.ToString();
             throw new Raid5OpenException(
                 $"The array in {Path.GetFullPath(folder)} is in use by {who}. Two processes never open one array for writing: "
-                + "stop that one first, or manage the array through it (e.g. raid5 status).", e);
+                + "wait for it or stop it (a raid5 serve is reached through its control socket by the other raid5 commands).", e);
         }
         var owner = new ArrayOwner(Environment.ProcessId, Environment.MachineName, Describe(Environment.GetCommandLineArgs()), DateTime.UtcNow);
-        var held = new ArrayFolderLock(lockFile, Path.Combine(folder, kOwnerFileName), owner) { _createdFolder = createdFolder ? folder : null };
+        var held = new ArrayFolderLock(lockFile, Path.Combine(folder, kOwnerFileName), owner, createdFolder ? folder : null);
         held.Publish();
         return held;
     }
 
-    /// <summary>The last holder's description (it may have exited; see <see cref="IsHeld"/>), or null.</summary>
+    /// <summary>The last holder's description (it may have exited since), or null.</summary>
     public static ArrayOwner? ReadOwner(string folder)
     {
         try
@@ -79,23 +80,6 @@ public sealed class ArrayFolderLock : IDisposable
         catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
         {
             return null;
-        }
-    }
-
-    /// <summary>True when some process (this one included) holds the folder's lock now.</summary>
-    public static bool IsHeld(string folder)
-    {
-        var lockPath = Path.Combine(folder, kLockFileName);
-        if (!File.Exists(lockPath))
-            return false;
-        try
-        {
-            using var probe = new FileStream(lockPath, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
-            return false;
-        }
-        catch (IOException)
-        {
-            return true;
         }
     }
 
@@ -116,17 +100,26 @@ public sealed class ArrayFolderLock : IDisposable
 
     /// <summary>
     /// Releases the lock after a failed create or open. With <paramref name="leaveNothing"/> (the
-    /// folder holds no array) the lock file goes too, so a refused command leaves the folder as it was.
+    /// folder holds no array), a folder this lock made is removed again with its files, so a refused
+    /// create leaves nothing behind. The lock file of a folder that existed stays: deleting a lock
+    /// file another process may have opened already would let two processes hold "the" lock.
     /// </summary>
     public void Release(bool leaveNothing)
     {
-        var removeFiles = leaveNothing && Volatile.Read(ref _released) == 0;
-        if (removeFiles)
-            File.Delete(_lock.Name);
+        var removeFolder = leaveNothing && Volatile.Read(ref _released) == 0 ? _createdFolder : null;
         Dispose();
-        // A folder this lock made for a create that was refused goes too, if nothing else landed in it.
-        if (removeFiles && _createdFolder is { } folder && !Directory.EnumerateFileSystemEntries(folder).Any())
-            Directory.Delete(folder);
+        if (removeFolder is null)
+            return;
+        try
+        {
+            File.Delete(Path.Combine(removeFolder, kLockFileName));
+            if (!Directory.EnumerateFileSystemEntries(removeFolder).Any())
+                Directory.Delete(removeFolder);
+        }
+        catch (IOException)
+        {
+            // Best effort: the caller is already reporting why the create failed.
+        }
     }
 
     private void Publish()

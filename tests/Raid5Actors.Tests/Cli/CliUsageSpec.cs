@@ -68,6 +68,9 @@ public sealed class CliUsageSpec(ITestOutputHelper output, CliUsageSpec.SharedAr
     [InlineData("status {array} --set raid5.sync.speed-max", 2, new[] { "--set takes KEY=VALUE", "raid5.sync.speed-max" })]
     [InlineData("status {array} --config {new}/none.conf", 2, new[] { "none.conf does not exist" })]
     [InlineData("add {array} --no-wait", 2, new[] { "--no-wait needs a process serving", "Try 'raid5 add --help'" })]
+    [InlineData("add {array} --device 99", 1, new[] { "device 99 does not exist", "0 to 63" })]
+    [InlineData("add {array} --device 7", 1, new[] { "device 7", "does not exist; to add a new blank device, give no device number" })]
+    [InlineData("examine {array}", 2, new[] { "is a folder; examine takes one member file" })]
     public async Task A_bad_command_line_exits_non_zero_with_a_clear_message_on_stderr(string commandLine, int exitCode, string[] words)
     {
         var result = await _raid5.RunAsync(await ArgumentsAsync(commandLine));

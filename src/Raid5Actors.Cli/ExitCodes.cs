@@ -11,9 +11,6 @@ internal static class ExitCodes
     /// <summary>The command line itself is wrong: unknown command or option, missing or malformed argument.</summary>
     public const int kUsage = 2;
 
-    /// <summary>Interrupted (Ctrl-C) before the work finished; long work resumes where it stopped.</summary>
+    /// <summary>Interrupted (Ctrl-C, SIGTERM) before the work finished: a recovery or resync resumes from its checkpoint, a check or repair starts over.</summary>
     public const int kInterrupted = 130;
 }
-
-/// <summary>A command line that parses but cannot mean anything (a bad size, a missing config file).</summary>
-internal sealed class CliUsageException(string message) : Exception(message);

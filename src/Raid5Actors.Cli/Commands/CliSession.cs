@@ -38,7 +38,7 @@ internal sealed class CliSession(ParseResult parse, CancellationToken cancellati
     public async Task<IArrayHandle> OpenArrayAsync(string folder, Config config, bool requireServer = false, string? why = null)
     {
         // The server answers within its own request timeout; allow for that plus the hop.
-        var timeout = config.GetTimeSpan("raid5.request-timeout", TimeSpan.FromSeconds(60)) + TimeSpan.FromSeconds(10);
+        var timeout = Raid5Actors.Configuration.Raid5Settings.Create(config).RequestTimeout + TimeSpan.FromSeconds(10);
         if (await RemoteArrayHandle.TryConnectAsync(folder, timeout, cancellation).ConfigureAwait(false) is { } remote)
             return remote;
         if (requireServer)

@@ -33,7 +33,19 @@ public sealed record Raid5Settings(
     public static Raid5Settings Create(Config? config = null)
     {
         var raid5 = (config ?? Config.Empty).WithFallback(DefaultConfig()).GetConfig("raid5");
-        var settings = new Raid5Settings(
+        try
+        {
+            return Validated(Read(raid5));
+        }
+        catch (FormatException e)
+        {
+            // HOCON's getters name the value that did not parse, not its key.
+            throw new ConfigurationException($"a raid5 setting has a malformed value: {e.Message} (see hocon/reference.conf for each key's unit)");
+        }
+    }
+
+    private static Raid5Settings Read(Config raid5) =>
+        new(
             Positive(raid5.GetInt("stripe-cache-size"), "stripe-cache-size"),
             Bytes(raid5, "stripe-cache-bytes"),
             raid5.GetTimeSpan("stripe-idle-timeout"),
@@ -50,6 +62,9 @@ public sealed record Raid5Settings(
                 Bytes(raid5, "sync.speed-min"), Bytes(raid5, "sync.speed-max"),
                 Positive(raid5.GetInt("sync.rows-in-flight"), "sync.rows-in-flight"), raid5.GetTimeSpan("sync.checkpoint-interval")),
             raid5.GetString("persistence.database-file"));
+
+    private static Raid5Settings Validated(Raid5Settings settings)
+    {
         if (settings.BitmapChunkBytes < ArrayGeometry.kPageBytes || (settings.BitmapChunkBytes & (settings.BitmapChunkBytes - 1)) != 0)
             throw new ConfigurationException($"raid5.bitmap.chunk-bytes must be a power of two of at least 4096, not {settings.BitmapChunkBytes}");
         if (settings.Sync.SpeedMinBytes <= 0 || settings.Sync.SpeedMaxBytes < settings.Sync.SpeedMinBytes)

@@ -7,7 +7,7 @@ namespace Raid5Actors.Tests.Cli;
 
 /// <summary>
 /// <c>raid5 serve</c> as a process, used by clients no one on the project wrote (libnbd's nbdinfo
-/// and nbdcopy, qemu-img, fio's nbd engine), and managed meanwhile by other <c>raid5</c> processes
+/// and nbdcopy, qemu-img, qemu-io, fio's nbd engine), and managed meanwhile by other <c>raid5</c> processes
 /// through its control socket: the bytes written are read back whole, degraded and rebuilt.
 /// </summary>
 public sealed class ServeRealClientsSpec(ITestOutputHelper output) : IDisposable
@@ -66,6 +66,16 @@ public sealed class ServeRealClientsSpec(ITestOutputHelper output) : IDisposable
         Assert.Equal("faulty", status.RoleStates()[1]);
         Assert.True(status.GetProperty("degraded").GetBoolean());
         Assert.Equal(expected, TestData.Sha256(await NbdcopyReadAsync(served.Uri)));
+
+        // qemu-io writes while the array is degraded, off the stripe grid, and verifies the pattern it reads back.
+        const int qemuIoOffset = (72 * kMiB) + 200704;
+        const int qemuIoBytes = kMiB;
+        await ExternalTool.RunOkAsync(output, "qemu-io", ["-f", "raw", served.Uri, "-c", $"write -P 0x5a {qemuIoOffset} {qemuIoBytes}", "-c", "flush"]);
+        await ExternalTool.RunOkAsync(output, "qemu-io", ["-f", "raw", served.Uri, "-c", $"read -P 0x5a {qemuIoOffset} {qemuIoBytes}"]);
+        var wrongPattern = await ExternalTool.RunAsync(output, "qemu-io", ["-f", "raw", served.Uri, "-c", $"read -P 0xa5 {qemuIoOffset} {qemuIoBytes}"]);
+        Assert.NotEqual(0, wrongPattern.ExitCode);
+        whole.AsSpan(qemuIoOffset, qemuIoBytes).Fill(0x5a);
+        expected = TestData.Sha256(whole);
 
         var add = await _raid5.RunOkAsync("add", dir);
         Assert.Contains("raid5: recovery finished: 100%", add.Stdout);

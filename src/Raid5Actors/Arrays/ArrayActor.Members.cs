@@ -67,11 +67,15 @@ public sealed partial class ArrayActor
     private bool ReadableDirect(int role, long row) =>
         (_missingMask & (1 << role)) == 0 && (_rebuild is not { } rebuild || rebuild.Role != role || rebuild.Readable(row));
 
-    private void OnMemberFailed(int role, string reason)
+    /// <param name="byOperator">Asked for (mdadm --fail): worth a warning, not an error.</param>
+    private void OnMemberFailed(int role, string reason, bool byOperator = false)
     {
         if (role < 0 || role >= _metadata.MemberCount || _metadata.Slots[role].State == MemberState.Faulty)
             return;
-        _log.Error("member {0} ({1}) failed: {2}", role, DeviceName(_metadata.Slots[role].Device), reason);
+        if (byOperator)
+            _log.Warning("member {0} ({1}) failed: {2}", role, DeviceName(_metadata.Slots[role].Device), reason);
+        else
+            _log.Error("member {0} ({1}) failed: {2}", role, DeviceName(_metadata.Slots[role].Device), reason);
         if (_rebuild?.Role == role)
             AbortSync($"the member being rebuilt failed: {reason}");
         var failed = _metadata.WithSlot(_metadata.Slots[role] with { State = MemberState.Faulty, RebuiltRows = 0, FromBitmap = false }).Bumped();
@@ -102,7 +106,7 @@ public sealed partial class ArrayActor
             requester.Tell(new MembersChanged(_metadata, $"member {fail.Role} is already faulty"));
             return;
         }
-        OnMemberFailed(fail.Role, "marked failed by the operator");
+        OnMemberFailed(fail.Role, "marked failed by the operator", byOperator: true);
         DeferAsync(fail, _ => requester.Tell(new MembersChanged(_metadata, $"member {fail.Role} marked faulty")));
     }
 

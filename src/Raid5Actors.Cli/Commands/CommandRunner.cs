@@ -41,7 +41,7 @@ internal static class CommandRunner
             catch (Exception e) when (IsOperational(e))
             {
                 var message = OperatorMessage(e);
-                await Console.Error.WriteLineAsync($"raid5 {command.Name}: error: {message}{Hint(message)}").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"raid5 {command.Name}: error: {message}{Hint(e)}").ConfigureAwait(false);
                 if (verbose)
                     await Console.Error.WriteLineAsync(e.ToString()).ConfigureAwait(false);
                 return ExitCodes.kFailed;
@@ -75,11 +75,18 @@ internal static class CommandRunner
         return message;
     }
 
-    // The engine names its API; a CLI user needs the flag that does the same.
-    private static string Hint(string message) =>
-        message.Contains("AllowDegraded", StringComparison.Ordinal) ? "\nhint: raid5 assemble (or serve) --allow-degraded starts it without the missing member."
-        : message.Contains("Force", StringComparison.Ordinal) ? "\nhint: raid5 assemble (or serve) --force starts it anyway; read the message above first."
-        : "";
+    // The engine's message names its API option; a CLI user needs the flag that does the same.
+    private static string Hint(Exception e) => (e switch
+    {
+        Raid5OpenException open => open.Override,
+        Disks.Raid5MemberException member => member.Override,
+        _ => Raid5OpenOverride.None,
+    }) switch
+    {
+        Raid5OpenOverride.AllowDegraded => "\nhint: raid5 assemble (or serve) --allow-degraded starts it without the missing member.",
+        Raid5OpenOverride.Force => "\nhint: raid5 assemble (or serve) --force starts it anyway; read the message above first.",
+        _ => "",
+    };
 }
 
 /// <summary>

@@ -180,7 +180,8 @@ public sealed partial class ArrayActor : UntypedPersistentActor, IWithTimers
             Fail(new Raid5OpenException(
                 $"{_setup.Location} was not stopped cleanly and is degraded (member {string.Join(", ", metadata.Slots.Where(s => s.State != MemberState.InSync).Select(s => s.Role))} missing): "
                 + "the parity of the rows being written at the crash cannot be trusted to rebuild the missing member (the RAID5 write hole). "
-                + "Bring the missing member back, or open with Force to run anyway and accept that those rows may be wrong."));
+                + "Bring the missing member back, or open with Force to run anyway and accept that those rows may be wrong.",
+                overrideWith: Raid5OpenOverride.Force));
             return;
         }
         _needsResync = !metadata.Clean;

@@ -31,7 +31,10 @@ public static class MemberValidation
             {
                 var message = problem + " (open with AllowDegraded to run without it)";
                 var missing = slot.Device < 0 || !devices.ContainsKey(slot.Device);
-                return new Outcome(metadata, missing ? new Raid5MemberException(message) : new Raid5OpenException(message), notes);
+                Exception refusal = missing
+                    ? new Raid5MemberException(message, overrideWith: Raid5OpenOverride.AllowDegraded)
+                    : new Raid5OpenException(message, overrideWith: Raid5OpenOverride.AllowDegraded);
+                return new Outcome(metadata, refusal, notes);
             }
             notes.Add($"role {slot.Role} is left out: {problem}");
             failed.Add(slot.Role);
@@ -56,7 +59,9 @@ public static class MemberValidation
         if (result.Failed && !force)
         {
             var missing = string.Join(" and ", result.Slots.Where(s => s.State != MemberState.InSync).Select(s => s.Role));
-            return new Outcome(metadata, new Raid5OpenException($"the array cannot run: members {missing} are missing, more than RAID5 survives. {string.Join("; ", notes)}"), notes);
+            return new Outcome(metadata, new Raid5OpenException(
+                $"the array cannot run: members {missing} are missing, more than RAID5 survives. {string.Join("; ", notes)}",
+                overrideWith: Raid5OpenOverride.Force), notes);
         }
         return new Outcome(result, null, notes);
     }

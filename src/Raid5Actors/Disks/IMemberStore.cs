@@ -34,4 +34,9 @@ public interface IMemberStoreProvider
 }
 
 /// <summary>A member store is missing, unreadable, or does not belong where it was found.</summary>
-public sealed class Raid5MemberException(string message, Exception? inner = null) : IOException(message, inner);
+public sealed class Raid5MemberException(string message, Exception? inner = null, Raid5OpenOverride overrideWith = Raid5OpenOverride.None)
+    : IOException(message, inner)
+{
+    /// <summary>When an open was refused for this member: the option that would open the array without it.</summary>
+    public Raid5OpenOverride Override { get; } = overrideWith;
+}

@@ -73,4 +73,22 @@ public sealed class CliWithoutServerSpec(ITestOutputHelper output) : IDisposable
         Assert.Equal(arrayId, rebuilt.GetProperty("arrayId").GetString());
         Assert.Equal(1, rebuilt.GetProperty("role").GetInt32());
     }
+
+    [Fact]
+    public async Task A_missing_member_is_refused_with_the_flag_that_starts_it_and_assemble_with_it_runs_degraded()
+    {
+        var dir = _temp.PathOf("array");
+        await _raid5.RunOkAsync("create", dir, "--members", $"{kMembers}", "--member-size", "9M", "--chunk", "64K");
+        File.Delete(Path.Combine(dir, "member-02.img"));
+
+        var refused = await _raid5.RunAsync("status", dir);
+
+        Assert.True(refused.ExitCode == 1, refused.ToString());
+        Assert.Contains("member-02.img is missing", refused.Stderr);
+        Assert.Contains("hint: raid5 assemble (or serve) --allow-degraded", refused.Stderr);
+        var assembled = await _raid5.RunOkAsync("assemble", dir, "--allow-degraded", "--json");
+        var status = Raid5Command.ParseJson(assembled);
+        Assert.Equal("degraded", status.State());
+        Assert.Equal("faulty", status.RoleStates()[2]);
+    }
 }

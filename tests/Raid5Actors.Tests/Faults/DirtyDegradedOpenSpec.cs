@@ -76,6 +76,7 @@ public sealed class DirtyDegradedOpenSpec(ITestOutputHelper output)
                 output.WriteLine($"open: {missing.Message}");
                 Assert.Contains($"sim:{lostRole} is missing", missing.Message);
                 Assert.Contains("AllowDegraded", missing.Message);
+                Assert.Equal(Raid5OpenOverride.AllowDegraded, missing.Override);
             }
             foreach (var refusedOptions in lostBeforeCrash is null ? [options with { AllowDegraded = true }] : new[] { options, options with { AllowDegraded = true } })
             {
@@ -85,6 +86,7 @@ public sealed class DirtyDegradedOpenSpec(ITestOutputHelper output)
                 Assert.Contains($"member {lostRole} missing", refused.Message);
                 Assert.Contains("write hole", refused.Message);
                 Assert.Contains("Force", refused.Message);
+                Assert.Equal(Raid5OpenOverride.Force, refused.Override);
             }
 
             await using (var forced = await Raid5Array.OpenAsync(folder, options with { Force = true }))

@@ -23,18 +23,4 @@ public class NbdServerBindSpec(ITestOutputHelper output)
             Assert.Equal((ulong)first.CapacityBytes, client.ExportBytes);
         }
     }
-
-    [Fact]
-    public async Task A_server_restarted_on_its_port_binds_again_while_old_connections_linger()
-    {
-        await using var served = await ServedArray.StartAsync(output, options: new NbdServerOptions { Port = 0 });
-        var port = served.Port;
-        await using (var client = await NbdTestClient.OpenAsync(port))
-            Assert.Equal((ulong)served.CapacityBytes, client.ExportBytes);
-        await served.Server.StopAsync();
-
-        await using var again = NbdServer.Start(served.Array, new NbdServerOptions { Port = port });
-        await using var next = await NbdTestClient.OpenAsync(port);
-        Assert.Equal((ulong)served.CapacityBytes, next.ExportBytes);
-    }
 }
